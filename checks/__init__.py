@@ -1,0 +1,1 @@
+"""The workbook's autograder: pytest checks that grade a target's stages against PostgreSQL."""

@@ -1,0 +1,91 @@
+"""The stage registry: every stage, its checks, their points and hints.
+
+Each stage lives in a folder ``stageNN/`` beside this file, holding ``stage.toml`` (the
+registry entry) and the ``test_*.py`` modules that implement its checks: the check with id
+``x`` is the test function ``test_x``. The CLI, the pytest plugin, the workbook's own tests
+and the exports all read the registry through :func:`load_stages`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+CHECKS_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = CHECKS_ROOT.parent
+DEFAULT_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded check: implemented by the test function ``test_<id>``."""
+
+    stage: str
+    id: str
+    title: str
+    points: int
+    hint: str
+    group: str = "core"
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def key(self) -> str:
+        return f"{self.stage}.{self.id}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage of the workbook: its folder in a target and the checks that grade it."""
+
+    id: str
+    title: str
+    folder: str
+    checks_dir: Path
+    checks: tuple[Check, ...]
+
+    @property
+    def max_points(self) -> int:
+        return sum(check.points for check in self.checks)
+
+
+def _read_stage(stage_toml: Path) -> Stage:
+    data = tomllib.loads(stage_toml.read_text(encoding="utf-8"))
+    stage_id = str(data["id"])
+    checks = tuple(
+        Check(
+            stage=stage_id,
+            id=entry["id"],
+            title=entry["title"],
+            points=int(entry["points"]),
+            hint=entry["hint"],
+            group=entry.get("group", "core"),
+            timeout=float(entry.get("timeout", DEFAULT_TIMEOUT)),
+        )
+        for entry in data.get("checks", [])
+    )
+    return Stage(stage_id, data["title"], data["folder"], stage_toml.parent, checks)
+
+
+@cache
+def load_stages(root: Path = CHECKS_ROOT) -> tuple[Stage, ...]:
+    """All stages found under ``root`` (folders ``stage*/stage.toml``), ordered by id."""
+    stages = [_read_stage(path) for path in sorted(root.glob("stage*/stage.toml"))]
+    return tuple(sorted(stages, key=lambda stage: stage.id))
+
+
+def find_stage(stage_id: str, stages: tuple[Stage, ...] | None = None) -> Stage:
+    """The stage with this id; ``"2"`` and ``"02"`` both name stage 02."""
+    for stage in stages if stages is not None else load_stages():
+        if stage.id == stage_id.zfill(len(stage.id)):
+            return stage
+    raise KeyError(stage_id)
+
+
+def stage_for_path(path: Path, stages: tuple[Stage, ...] | None = None) -> Stage | None:
+    """The stage whose checks folder holds ``path`` (a test module), if any."""
+    for stage in stages if stages is not None else load_stages():
+        if path.resolve().is_relative_to(stage.checks_dir):
+            return stage
+    return None

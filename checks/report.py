@@ -1,0 +1,94 @@
+"""Turning a run's results into text for a terminal, or JSON for other tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from .loader import display_path
+from .results import CheckResult
+from .runner import Run
+
+
+def _color(enabled: bool):
+    def paint(text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if enabled else text
+
+    return paint
+
+
+def use_color(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def stage_summary(stage_id: str, results: Iterable[CheckResult]) -> str:
+    results = list(results)
+    passed = sum(r.passed for r in results)
+    points = sum(r.points for r in results)
+    return f"stage {stage_id}: {passed}/{len(results)} checks, {points}/{sum(r.max_points for r in results)} points"
+
+
+def render(run: Run, target: Path, *, color: bool | None = None) -> str:
+    """Per stage: a line per check (✓/✗, points), and for failures the reason and the hint."""
+    paint = _color(use_color(sys.stdout) if color is None else color)
+    width = min(shutil.get_terminal_size((100, 20)).columns, 100)
+    lines: list[str] = []
+    for stage in run.stages:
+        results = [r for r in run.results if r.stage == stage.id]
+        if not results:
+            continue
+        lines.append(paint(f"Stage {stage.id} · {stage.title}", "1") + f"  ({display_path(target / stage.folder)})")
+        for result in results:
+            mark = paint("✓", "32") if result.passed else paint("✗", "31")
+            score = f"{result.points}/{result.max_points}"
+            title = result.title if len(result.title) <= width - 16 else result.title[: width - 17] + "…"
+            lines.append(f"  {mark} {title.ljust(width - 16)} {score:>6}")
+            if not result.passed:
+                lines.append(paint(f"      why:  {result.reason or result.status}", "33"))
+                lines.append(f"      hint: {result.hint}")
+        lines.append("  " + paint(stage_summary(stage.id, results), "1"))
+        lines.append("")
+    if run.interrupted:
+        lines.append(paint("interrupted: the results above are the checks that finished", "31"))
+    elif run.results:
+        lines.append(paint("All checks pass." if run.all_passed else "Some checks fail: fix the first ✗ above, then run again.", "1"))
+    else:
+        lines.append("No checks matched.")
+    return "\n".join(lines)
+
+
+def as_json(run: Run, target: Path) -> dict:
+    """Machine-readable results: per check stage, name, points, max points, status, reason."""
+    return {
+        "target": str(target),
+        "interrupted": run.interrupted,
+        "points": sum(r.points for r in run.results),
+        "max_points": sum(r.max_points for r in run.results),
+        "results": [r.as_dict() for r in run.results],
+    }
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent when the stream is not a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def update(self, result: CheckResult, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        bar_width = 30
+        filled = bar_width * done // max(total, 1)
+        text = f"\r[{'#' * filled}{'.' * (bar_width - filled)}] {done}/{total}  stage {result.stage}: {result.title[:40]}"
+        self.stream.write(text.ljust(100)[:100])
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 100 + "\r")
+            self.stream.flush()

