@@ -56,9 +56,12 @@ def libpq_dsn(url: URL) -> str:
 
 def parse_database_url(raw: str) -> URL:
     """Parse a ``DATABASE_URL`` (libpq or SQLAlchemy form) into a psycopg2 SQLAlchemy URL."""
+    raw = raw.strip()
+    if raw.startswith("postgres://"):  # the short scheme some hosts print; SQLAlchemy wants postgresql
+        raw = "postgresql://" + raw.removeprefix("postgres://")
     try:
-        url = make_url(raw.strip())
-    except ArgumentError:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
         raise SetupError(
             f"DATABASE_URL is not a valid URL ({raw!r}); expected postgresql://user:password@host:5432/dbname"
         ) from None

@@ -1,0 +1,92 @@
+"""Runs never touch the user's database, leave no throwaway database, and fail clearly on bad set-ups."""
+
+import os
+
+import psycopg2
+import pytest
+
+from checks.databases import PREFIX, leftover_databases, run_prefix
+from checks.server import get_server
+
+from .variants import checks_env, run_cli
+
+
+def _snapshot(conn) -> list:
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+        tables = cur.fetchall()
+        cur.execute("SELECT id, title, content, published FROM posts ORDER BY id")
+        return tables + cur.fetchall()
+
+
+def _foreign_leftovers() -> list[str]:
+    return [name for name in leftover_databases(get_server()) if not name.startswith(run_prefix())]
+
+
+def test_existing_database_is_unchanged_and_no_throwaway_database_is_left(database):
+    conn = database.connect()
+    with conn.cursor() as cur:  # the student's own data, in a table named like the lab's
+        cur.execute("CREATE TABLE posts (id serial PRIMARY KEY, title text, content text, published boolean)")
+        cur.execute("INSERT INTO posts (title, content, published) VALUES ('mine', 'keep me', false), ('two', 'x', true)")
+    conn.commit()
+    before = _snapshot(conn)
+
+    proc = run_cli("01", "--target", "solutions", env=checks_env(DATABASE_URL=database.url))
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _snapshot(conn) == before
+    assert _foreign_leftovers() == []
+
+
+def _assert_one_clear_line(proc, *phrases):
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for phrase in phrases:
+        assert phrase in lines[0]
+
+
+def test_unreachable_server_is_one_clear_line():
+    proc = run_cli("01", env=checks_env(DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere"))
+    _assert_one_clear_line(proc, "cannot connect", "127.0.0.1")
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://root@localhost/db", "postgresql://user@host:notaport/db"])
+def test_malformed_url_is_one_clear_line(url):
+    _assert_one_clear_line(run_cli("01", env=checks_env(DATABASE_URL=url)), "DATABASE_URL")
+
+
+def test_role_that_may_not_create_databases_is_one_clear_line(database):
+    admin = get_server().admin_connect()
+    with admin.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS lab_no_createdb")
+        cur.execute("CREATE ROLE lab_no_createdb LOGIN NOCREATEDB")
+    try:
+        url = get_server().url.set(username="lab_no_createdb", password=None, database=database.name)
+        proc = run_cli("01", env=checks_env(DATABASE_URL=url.render_as_string(hide_password=False)))
+        _assert_one_clear_line(proc, "may not create databases")
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DROP ROLE lab_no_createdb")
+        admin.close()
+
+
+def test_embedded_server_is_used_when_database_url_is_unset():
+    env = checks_env()
+    del env["DATABASE_URL"]
+    proc = run_cli("01", "--target", "solutions", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _foreign_leftovers() == []
+
+
+def test_starter_run_lists_failures_with_hints_and_no_traceback():
+    proc = run_cli("01")
+    assert proc.returncode == 1
+    assert "✗" in proc.stdout and "hint: " in proc.stdout and "README" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_unknown_stage_lists_valid_ones():
+    proc = run_cli("7")
+    _assert_one_clear_line(proc, "unknown stage", "01", "02", "03")
