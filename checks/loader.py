@@ -52,10 +52,14 @@ def describe_exception(exc: BaseException, folder: Path) -> str:
     return f"{location}: {message}" if location else message
 
 
+# Names a target may never take over, even for its own imports: the harness and the standard library.
+PROTECTED = frozenset({"checks", "pytest", "_pytest", "pluggy", "conftest"}) | sys.stdlib_module_names
+
+
 def _top_level_names(stage_dir: Path) -> set[str]:
     names = {path.stem for path in stage_dir.glob("*.py")}
     names |= {path.name for path in stage_dir.iterdir() if path.is_dir() and (path / "__init__.py").exists()}
-    return names
+    return names - PROTECTED
 
 
 def _owned(name: str, names: set[str]) -> bool:
@@ -77,7 +81,7 @@ def stage_imports(stage_dir: Path) -> Iterator[None]:
     finally:
         if str(stage_dir) in sys.path:
             sys.path.remove(str(stage_dir))
-        for name in [n for n, m in sys.modules.items() if _owned(n, names) or _from(m, stage_dir)]:
+        for name in [n for n, m in sys.modules.items() if _owned(n, names) or (_from(m, stage_dir) and not _owned(n, PROTECTED))]:
             del sys.modules[name]
         sys.modules.update(shadowed)
 
