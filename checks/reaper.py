@@ -1,0 +1,39 @@
+"""A watchdog for notebook kernels: when the kernel dies, drop its throwaway databases.
+
+Jupyter may kill a kernel outright (nbval does), so exit handlers in the kernel never run.
+``lab_database()`` starts this process first; it attaches to (or starts) the server, says
+``ready``, waits for the kernel to exit, drops every database the kernel created, and, if it
+started the embedded server, stops it on its own way out.
+
+Usage: ``python -m checks.reaper PID``
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import psutil
+
+from .databases import PREFIX, drop_database, leftover_databases
+from .server import get_server
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def main(pid: int) -> None:
+    server = get_server()
+    print("ready", flush=True)
+    while _alive(pid):
+        time.sleep(0.5)
+    for name in leftover_databases(server, f"{PREFIX}{pid}_"):
+        drop_database(server, name)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

@@ -1,0 +1,33 @@
+"""Ctrl-C in the middle of a run: the partial results are printed and every throwaway database is dropped."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from checks.databases import PREFIX, leftover_databases
+from checks.registry import REPO_ROOT
+from checks.server import get_server
+
+from .variants import checks_env, make_target
+
+
+def test_ctrl_c_drops_the_runs_databases(tmp_path):
+    target = make_target(tmp_path, "01", files={"posts.py": "import time\ntime.sleep(60)\n"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "checks", "01", "--target", str(target)],
+        cwd=REPO_ROOT, env=checks_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    mine = f"{PREFIX}{proc.pid}_"
+    deadline = time.monotonic() + 60
+    while not any("check" in name for name in leftover_databases(get_server(), mine)):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never reached its first check"
+        time.sleep(0.1)
+
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in out
+    assert "Traceback" not in out + err
+    assert leftover_databases(get_server(), mine) == []
