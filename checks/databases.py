@@ -20,7 +20,7 @@ from functools import cache
 import psycopg2
 from psycopg2 import sql
 
-from .server import Server, SetupError, libpq_dsn
+from .server import Server, SetupError, libpq_dsn, process_alive
 
 PREFIX = "labtmp_"
 TIME_LIMITS = {
@@ -123,18 +123,8 @@ def drop_stale(server: Server) -> None:
     """Drop throwaway databases left by processes of this machine that no longer run."""
     for name in leftover_databases(server):
         pid = name.removeprefix(PREFIX).split("_", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             drop_database(server, name)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _drop_alive() -> None:

@@ -13,26 +13,19 @@ from __future__ import annotations
 import sys
 import time
 
-import psutil
-
 from .databases import PREFIX, drop_database, leftover_databases
-from .server import get_server
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+from .server import forget_dead_handles, get_server, process_alive
 
 
 def main(pid: int) -> None:
     server = get_server()
     print("ready", flush=True)
-    while _alive(pid):
+    while process_alive(pid):
         time.sleep(0.5)
     for name in leftover_databases(server, f"{PREFIX}{pid}_"):
         drop_database(server, name)
+    if server.embedded:
+        forget_dead_handles()  # the killed kernel never detached; now the exit handler can stop the server
 
 
 if __name__ == "__main__":

