@@ -20,7 +20,7 @@ from functools import cache
 import psycopg2
 from psycopg2 import sql
 
-from .server import Server, SetupError, libpq_dsn, process_alive
+from .server import Server, SetupError, libpq_dsn, pg_connect, process_alive
 
 PREFIX = "labtmp_"
 TIME_LIMITS = {
@@ -51,7 +51,7 @@ class ThrowawayDatabase:
 
     def connect(self):
         """A new psycopg2 connection to this database, closed when the database is dropped."""
-        conn = psycopg2.connect(self.dsn, connect_timeout=5)
+        conn = pg_connect(self.dsn, connect_timeout=5)
         self._connections.append(conn)
         return conn
 

@@ -3,6 +3,8 @@
 Loaded by the root ``conftest.py``, so ``pytest checks --target solutions`` works as well as
 ``python -m checks``. Each test function ``test_<id>`` in ``checks/stageNN/`` is the check
 ``<id>`` of that stage's ``stage.toml``.
+
+(PYTEST_DONT_REWRITE: the CLI imports this module before pytest starts.)
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ from platformdirs import user_cache_dir
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+# Bound once: checks may monkeypatch psycopg2.connect for the code under test, never for the harness.
+pg_connect = psycopg2.connect
+
 CACHE_DIR = Path(user_cache_dir("sql-lab-workbook"))
 PGDATA = CACHE_DIR / "pgdata-18"
 # Present while `python -m checks db start` keeps the server up for manual work.
@@ -47,7 +50,7 @@ class Server:
 
     def admin_connect(self, database: str | None = None):
         """An autocommit psycopg2 connection for creating and dropping databases."""
-        conn = psycopg2.connect(libpq_dsn(self.url_for(database or self.url.database)), connect_timeout=5)
+        conn = pg_connect(libpq_dsn(self.url_for(database or self.url.database)), connect_timeout=5)
         conn.autocommit = True
         return conn
 
