@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 @pytest.fixture
 def client(load):
     """A client for the target's app, started (lifespan included) on the check's database."""
-    with TestClient(load("main").app, raise_server_exceptions=False) as client:
+    with TestClient(load("main").app) as client:
         yield client
 
 

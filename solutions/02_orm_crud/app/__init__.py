@@ -1,0 +1,1 @@
+"""The users API of stage 02."""

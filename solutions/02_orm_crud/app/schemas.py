@@ -1,0 +1,24 @@
+"""Pydantic models: what the API accepts and what it returns."""
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+
+class UserCreate(BaseModel):
+    # Step 4: a valid email address and a username of 3 to 50 characters.
+    email: EmailStr
+    username: str = Field(min_length=3, max_length=50)
+
+
+class UserUpdate(BaseModel):
+    # Step 4: the same rules, every field optional.
+    email: EmailStr | None = None
+    username: str | None = Field(default=None, min_length=3, max_length=50)
+
+
+class UserOut(BaseModel):
+    # Step 4: built from ORM objects.
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    username: str
