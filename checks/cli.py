@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pytest
 from dotenv import load_dotenv
 
 from . import report
@@ -93,7 +94,7 @@ def finish_run(run: Run, target: Path, *, as_json: bool) -> int:
         print(report.render(run, target))
     if run.interrupted:
         return EXIT_INTERRUPTED
-    if run.exit_code not in (0, 1) and not run.results:
+    if run.exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         print(f"error: pytest stopped with exit code {int(run.exit_code)}; rerun with --verbose to see why", file=sys.stderr)
         return EXIT_SETUP
     return 0 if run.all_passed else 1

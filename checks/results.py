@@ -41,7 +41,7 @@ class CheckResult:
         return cls(check.stage, check.id, check.title, check.group, check.points, check.hint)
 
 
-@dataclass
+@dataclass(eq=False)  # pytest keeps plugins in sets: they must stay hashable
 class ResultCollector:
     """A pytest plugin object: one :class:`CheckResult` per selected check, in registry order."""
 
