@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dotenv import load_dotenv
 
-from . import report
+from . import dbserver, report, reset, student, watch
 from .plugin import resolve_target
 from .registry import REPO_ROOT, Stage, find_stage, load_stages
 from .runner import Run, run_checks
@@ -31,7 +31,9 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m checks",
+        usage=f"python -m checks [STAGE ...] [options]\n       python -m checks {{{','.join(COMMANDS)}}} ...",
         description="Grade the stages in labs/ (or another target) against PostgreSQL.",
+        epilog="Commands: " + "; ".join(f"{name}: {(fn.__doc__ or '').strip().splitlines()[0]}" for name, fn in COMMANDS.items()),
     )
     parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids to grade, e.g. 01 02 (default: all)")
     parser.add_argument("--target", default="labs", help="labs (default), solutions, or a path to a copy of labs/")
@@ -52,7 +54,7 @@ def select_stages(ids: Sequence[str]) -> list[Stage]:
             selected.append(find_stage(stage_id))
         except KeyError:
             valid = ", ".join(f"{s.id} ({s.title})" for s in load_stages())
-            raise UsageError(f"unknown stage {stage_id!r}; valid stages: {valid}") from None
+            raise UsageError(f"unknown stage {stage_id!r}; valid stages: {valid}; commands: {', '.join(COMMANDS)}") from None
     return selected
 
 
@@ -100,7 +102,13 @@ def finish_run(run: Run, target: Path, *, as_json: bool) -> int:
     return 0 if run.all_passed else 1
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {}
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "list": student.list_command,
+    "hint": student.hint_command,
+    "watch": watch.watch_command,
+    "reset": reset.reset_command,
+    "db": dbserver.db_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,11 +32,13 @@ def stage_summary(stage_id: str, results: Iterable[CheckResult]) -> str:
     return f"stage {stage_id}: {passed}/{len(results)} checks, {points}/{sum(r.max_points for r in results)} points"
 
 
-def render(run: Run, target: Path, *, color: bool | None = None) -> str:
-    """Per stage: a line per check (✓/✗, points), and for failures the reason and the hint."""
+def render(run: Run, target: Path, *, color: bool | None = None, details: bool = False) -> str:
+    """Per stage: a line per check (✓/✗, points) and a progress line; the reason and the hint for
+    the first failing check (for every failing check with ``details``)."""
     paint = _color(use_color(sys.stdout) if color is None else color)
     width = min(shutil.get_terminal_size((100, 20)).columns, 100)
     lines: list[str] = []
+    first_failure = next((r for r in run.results if not r.passed), None)
     for stage in run.stages:
         results = [r for r in run.results if r.stage == stage.id]
         if not results:
@@ -47,7 +49,7 @@ def render(run: Run, target: Path, *, color: bool | None = None) -> str:
             score = f"{result.points}/{result.max_points}"
             title = result.title if len(result.title) <= width - 16 else result.title[: width - 17] + "…"
             lines.append(f"  {mark} {title.ljust(width - 16)} {score:>6}")
-            if not result.passed:
+            if result is first_failure or (details and not result.passed):
                 lines.append(paint(f"      why:  {result.reason or result.status}", "33"))
                 lines.append(f"      hint: {result.hint}")
         lines.append("  " + paint(stage_summary(stage.id, results), "1"))
@@ -55,7 +57,7 @@ def render(run: Run, target: Path, *, color: bool | None = None) -> str:
     if run.interrupted:
         lines.append(paint("interrupted: the results above are the checks that finished", "31"))
     elif run.results:
-        lines.append(paint("All checks pass." if run.all_passed else "Some checks fail: fix the first ✗ above, then run again.", "1"))
+        lines.append(paint("All checks pass." if run.all_passed else "Fix the first ✗ above, then run again (`python -m checks hint` for more hints).", "1"))
     else:
         lines.append("No checks matched.")
     return "\n".join(lines)

