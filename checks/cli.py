@@ -31,7 +31,7 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m checks",
-        usage=f"python -m checks [STAGE ...] [options]\n       python -m checks {{{','.join(COMMANDS)}}} ...",
+        usage=f"python -m checks [STAGE ...] [--target T] [-k PATTERN] [--timeout S] [--json] [--verbose]\n       python -m checks {{{','.join(COMMANDS)}}} ...",
         description="Grade the stages in labs/ (or another target) against PostgreSQL.",
         epilog="Commands: " + "; ".join(f"{name}: {(fn.__doc__ or '').strip().splitlines()[0]}" for name, fn in COMMANDS.items()),
     )
