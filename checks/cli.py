@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dotenv import load_dotenv
 
-from . import dbserver, report, reset, student, watch
+from . import dbserver, gradescope, grading, report, reset, student, watch
 from .plugin import resolve_target
 from .registry import REPO_ROOT, Stage, find_stage, load_stages
 from .runner import Run, run_checks
@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--verbose", "-v", action="store_true", help="show pytest's full output")
+    parser.add_argument("--json-file", type=Path, metavar="PATH", help="also write the JSON results to PATH")
+    parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks to add (same layout as checks/)")
     return parser
 
 
@@ -79,10 +81,13 @@ def grade(argv: Sequence[str]) -> int:
         pattern=args.pattern,
         timeout=args.timeout,
         verbose=args.verbose,
+        extra=args.extra_checks.resolve() if args.extra_checks else None,
         on_result=progress.update if progress else None,
     )
     if progress:
         progress.clear()
+    if args.json_file:
+        args.json_file.write_text(json.dumps(report.as_json(run, target), indent=2), encoding="utf-8")
     return finish_run(run, target, as_json=args.json)
 
 
@@ -108,6 +113,8 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "watch": watch.watch_command,
     "reset": reset.reset_command,
     "db": dbserver.db_command,
+    "grade": grading.grade_command,
+    "gradescope-bundle": gradescope.bundle_command,
 }
 
 

@@ -37,6 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="folder holding the stage folders to grade: labs (default), solutions, or a path",
     )
     group.addoption(
+        "--extra-checks",
+        default=None,
+        help="a folder of instructor-only checks in the same layout (stageNN/stage.toml + test_*.py)",
+    )
+    group.addoption(
         "--check-timeout",
         type=float,
         default=None,
@@ -52,7 +57,9 @@ def resolve_target(value: str) -> Path:
 
 
 def stages_of(config: pytest.Config) -> tuple[Stage, ...]:
-    return load_stages()
+    """The workbook's stages, plus the instructor's hidden ones when --extra-checks is given."""
+    extra = config.getoption("extra_checks")
+    return load_stages() + (load_stages(Path(extra)) if extra else ())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -151,7 +158,7 @@ def database(run_template: ThrowawayDatabase, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture
 def stage(request: pytest.FixtureRequest) -> Stage:
-    found = request.node.stash.get(STAGE, None) or stage_for_path(Path(str(request.node.path)))
+    found = request.node.stash.get(STAGE, None) or stage_for_path(Path(str(request.node.path)), stages_of(request.config))
     if found is None:
         raise LookupError(f"{request.node.nodeid} is not a check of any stage")
     return found

@@ -29,6 +29,7 @@ class Check:
     hint: str
     group: str = "core"
     timeout: float = DEFAULT_TIMEOUT
+    hidden: bool = False  # an instructor-only check (--extra-checks), reported separately
 
     @property
     def key(self) -> str:
@@ -46,11 +47,16 @@ class Stage:
     checks: tuple[Check, ...]
 
     @property
+    def hidden(self) -> bool:
+        """Instructor-only checks from an --extra-checks folder."""
+        return not self.checks_dir.is_relative_to(CHECKS_ROOT)
+
+    @property
     def max_points(self) -> int:
         return sum(check.points for check in self.checks)
 
 
-def _read_stage(stage_toml: Path) -> Stage:
+def _read_stage(stage_toml: Path, hidden: bool) -> Stage:
     data = tomllib.loads(stage_toml.read_text(encoding="utf-8"))
     stage_id = str(data["id"])
     checks = tuple(
@@ -62,6 +68,7 @@ def _read_stage(stage_toml: Path) -> Stage:
             hint=entry["hint"],
             group=entry.get("group", "core"),
             timeout=float(entry.get("timeout", DEFAULT_TIMEOUT)),
+            hidden=hidden,
         )
         for entry in data.get("checks", [])
     )
@@ -70,8 +77,12 @@ def _read_stage(stage_toml: Path) -> Stage:
 
 @cache
 def load_stages(root: Path = CHECKS_ROOT) -> tuple[Stage, ...]:
-    """All stages found under ``root`` (folders ``stage*/stage.toml``), ordered by id."""
-    stages = [_read_stage(path) for path in sorted(root.glob("stage*/stage.toml"))]
+    """All stages found under ``root`` (folders ``stage*/stage.toml``), ordered by id.
+
+    Stages from another root (an instructor's ``--extra-checks`` folder) are hidden checks.
+    """
+    hidden = root.resolve() != CHECKS_ROOT
+    stages = [_read_stage(path, hidden) for path in sorted(root.resolve().glob("stage*/stage.toml"))]
     return tuple(sorted(stages, key=lambda stage: stage.id))
 
 

@@ -40,10 +40,11 @@ def render(run: Run, target: Path, *, color: bool | None = None, details: bool =
     lines: list[str] = []
     first_failure = next((r for r in run.results if not r.passed), None)
     for stage in run.stages:
-        results = [r for r in run.results if r.stage == stage.id]
+        results = [r for r in run.results if r.stage == stage.id and r.hidden == stage.hidden]
         if not results:
             continue
-        lines.append(paint(f"Stage {stage.id} · {stage.title}", "1") + f"  ({display_path(target / stage.folder)})")
+        label = f"Stage {stage.id} · {stage.title}" + (" (instructor checks)" if stage.hidden else "")
+        lines.append(paint(label, "1") + f"  ({display_path(target / stage.folder)})")
         for result in results:
             mark = paint("✓", "32") if result.passed else paint("✗", "31")
             score = f"{result.points}/{result.max_points}"

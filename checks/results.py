@@ -21,6 +21,7 @@ class CheckResult:
     group: str
     max_points: int
     hint: str
+    hidden: bool = False
     status: str = "not run"  # "passed", "failed" or "not run"
     reason: str = ""
     duration: float = 0.0
@@ -38,7 +39,7 @@ class CheckResult:
 
     @classmethod
     def for_check(cls, check: Check) -> CheckResult:
-        return cls(check.stage, check.id, check.title, check.group, check.points, check.hint)
+        return cls(check.stage, check.id, check.title, check.group, check.points, check.hint, check.hidden)
 
 
 @dataclass(eq=False)  # pytest keeps plugins in sets: they must stay hashable

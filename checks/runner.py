@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .registry import REPO_ROOT, Stage
+from .registry import REPO_ROOT, Stage, load_stages
 from .results import CheckResult, ResultCollector
 
 
@@ -42,11 +42,15 @@ class _AbortWatcher:
         self.reason = getattr(excinfo.value, "msg", "") or "interrupted"
 
 
-def pytest_args(stages: Sequence[Stage], target: Path, *, pattern: str | None, timeout: float | None, verbose: bool) -> list[str]:
+def pytest_args(
+    stages: Sequence[Stage], target: Path, *, pattern: str | None, timeout: float | None, verbose: bool, extra: Path | None = None
+) -> list[str]:
     """The pytest command line for these stages: the workbook's settings, never the target's."""
     args = [str(stage.checks_dir) for stage in stages]
     args += ["--target", str(target), "--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml")]
-    args += ["-o", "addopts=", "-p", "no:cacheprovider", "--no-header"]
+    args += ["-o", "addopts=", "-p", "checks.plugin", "-p", "no:cacheprovider", "--no-header"]
+    if extra:
+        args += ["--extra-checks", str(extra)]
     args += ["-v", "--tb=short"] if verbose else ["-q", "--tb=no", "--no-summary"]
     if pattern:
         args += ["-k", pattern]
@@ -62,12 +66,14 @@ def run_checks(
     pattern: str | None = None,
     timeout: float | None = None,
     verbose: bool = False,
+    extra: Path | None = None,
     on_result: Callable[[CheckResult, int, int], None] | None = None,
 ) -> Run:
-    """Run the checks of ``stages`` against ``target`` and collect one result per check."""
+    """Run the checks of ``stages`` (and the hidden ones under ``extra``) against ``target``."""
     collector = ResultCollector(on_result=on_result)
     watcher = _AbortWatcher()
-    args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose)
+    stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
+    args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra)
     buffer = io.StringIO()
     with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
         exit_code = pytest.main(args, plugins=[collector, watcher])

@@ -1,0 +1,82 @@
+"""Grades for other tools: a class CSV, and per student Gradescope's results.json and JUnit XML."""
+
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .registry import Stage
+from .results import CheckResult
+
+if TYPE_CHECKING:
+    from .grading import Submission
+
+
+def _column(stage: Stage) -> str:
+    return f"stage_{stage.id}" + ("_hidden" if stage.hidden else "")
+
+
+def _of(results: Sequence[CheckResult], stage: Stage) -> list[CheckResult]:
+    return [r for r in results if r.stage == stage.id and r.hidden == stage.hidden]
+
+
+def gradescope(results: Sequence[CheckResult], seconds: float, status: str = "ok") -> dict:
+    """Gradescope's autograder format; hidden checks show once grades are published."""
+    return {
+        "score": sum(r.points for r in results),
+        "execution_time": round(seconds, 2),
+        "output": "" if status == "ok" else f"Grading problem: {status}",
+        "tests": [
+            {
+                "name": f"stage {r.stage}: {r.title}",
+                "score": r.points,
+                "max_score": r.max_points,
+                "status": "passed" if r.passed else "failed",
+                "output": "" if r.passed else f"{r.reason}\nHint: {r.hint}",
+                "visibility": "after_published" if r.hidden else "visible",
+            }
+            for r in results
+        ],
+    }
+
+
+def junit(student: str, results: Sequence[CheckResult], seconds: float) -> ET.ElementTree:
+    """One JUnit testsuite per student, one testcase per check."""
+    failures = sum(not r.passed for r in results)
+    suite = ET.Element("testsuite", name=student, tests=str(len(results)), failures=str(failures), time=f"{seconds:.2f}")
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=f"stage{r.stage}" + (".hidden" if r.hidden else ""), name=r.check, time=f"{r.duration:.3f}")
+        if not r.passed:
+            ET.SubElement(case, "failure", message=r.reason or r.status).text = r.hint
+    return ET.ElementTree(suite)
+
+
+def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Stage]) -> None:
+    """grades.csv for the class; results.json and junit.xml for each student."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "grades.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "status", *[_column(s) for s in stages], "total", "max_total"])
+        for sub in submissions:
+            per_stage = [sum(r.points for r in _of(sub.results, stage)) for stage in stages]
+            writer.writerow([sub.student, sub.status, *per_stage, sub.score, sum(s.max_points for s in stages)])
+    for sub in submissions:
+        folder = out / sub.student
+        folder.mkdir(exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(gradescope(sub.results, sub.seconds, sub.status), indent=2), encoding="utf-8")
+        junit(sub.student, sub.results, sub.seconds).write(folder / "junit.xml", encoding="utf-8", xml_declaration=True)
+
+
+def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Path) -> str:
+    width = max([len(s.student) for s in submissions] + [7])
+    header = f"{'student':<{width}}  " + "  ".join(f"{_column(s):>9}" for s in stages) + "      total  status"
+    lines = [header]
+    for sub in submissions:
+        cells = "  ".join(f"{sum(r.points for r in _of(sub.results, stage)):>5}/{stage.max_points:<3}" for stage in stages)
+        lines.append(f"{sub.student:<{width}}  {cells}  {sub.score:>5}/{sum(s.max_points for s in stages):<4} {sub.status}")
+    lines.append(f"\n{len(submissions)} submissions graded; grades.csv, results.json and junit.xml are in {out}")
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""``grade SUBMISSIONS``: a whole class, each student in a process of their own.
+
+One PostgreSQL server serves the batch. Every submission gets its own database role (allowed
+to create databases, nothing more), so its code can neither read nor drop another student's
+throwaway databases, and its own process: ``python -I`` with the workbook as the only code
+root and a working directory outside the submission, so files the student ships (a
+``conftest.py``, a ``checks/`` package, ``sitecustomize.py``, ``.pth`` files, pytest settings)
+never take part. The child writes its results to a file; a child that hangs past the wall
+limit or dies leaves none, and the student gets 0 with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg2 import sql
+
+from . import exports
+from .databases import drop_database
+from .registry import REPO_ROOT, Stage, load_stages
+from .results import CheckResult
+from .server import Server, get_server
+
+# The child imports the workbook from REPO_ROOT and nothing from the submission or the environment.
+CHILD = "import sys; sys.path.insert(0, sys.argv.pop(1)); from checks.cli import main; raise SystemExit(main())"
+LOG_TAIL = 2000
+
+
+@dataclass
+class Submission:
+    """One student's folder and, if it has gradable work, the labs folder inside it."""
+
+    student: str
+    labs: Path | None
+    status: str = "pending"
+    results: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> int:
+        return sum(r.points for r in self.results)
+
+
+def find_labs(folder: Path, stages: Sequence[Stage]) -> Path | None:
+    """The folder holding stage folders: ``folder/labs`` (a repo copy) or ``folder`` (bare labs)."""
+    for candidate in (folder / "labs", folder):
+        if candidate.is_dir() and any((candidate / stage.folder).is_dir() for stage in stages):
+            return candidate
+    return None
+
+
+def find_submissions(root: Path, stages: Sequence[Stage]) -> list[Submission]:
+    return [Submission(path.name, find_labs(path, stages)) for path in sorted(root.iterdir()) if path.is_dir()]
+
+
+def _zero(stages: Sequence[Stage], reason: str) -> list[CheckResult]:
+    results = [CheckResult.for_check(check) for stage in stages for check in stage.checks]
+    for result in results:
+        result.status, result.reason = "failed", reason
+    return results
+
+
+class StudentRole:
+    """A login role of its own for one submission: CREATEDB, not superuser."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.name = f"labstudent_{secrets.token_hex(4)}"
+        self.password = secrets.token_urlsafe(16)
+
+    def __enter__(self) -> str:
+        self._admin(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(sql.Identifier(self.name), sql.Literal(self.password)))
+        return self.server.url.set(username=self.name, password=self.password).render_as_string(hide_password=False)
+
+    def __exit__(self, *exc: object) -> None:
+        owned = self._admin(sql.SQL("SELECT datname FROM pg_database WHERE datdba = {}::regrole").format(sql.Literal(self.name)))
+        for (name,) in owned:
+            drop_database(self.server, name)
+        self._admin(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.name)))
+
+    def _admin(self, query: sql.Composable) -> list:
+        conn = self.server.admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+
+@dataclass
+class Batch:
+    """Grading settings and the processes still running (for a clean Ctrl-C)."""
+
+    stages: Sequence[Stage]
+    server: Server
+    check_timeout: float | None = None
+    wall: float = 600.0
+    extra: Path | None = None
+    running: set[subprocess.Popen] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: bool = False
+
+    def grade(self, submission: Submission) -> Submission:
+        start = time.monotonic()
+        if submission.labs is None:
+            submission.status = "no gradable work found"
+            submission.results = _zero(self.stages, "no gradable work found")
+        else:
+            with StudentRole(self.server) as url, tempfile.TemporaryDirectory(prefix="grade-") as workdir:
+                submission.status, submission.results = self._run_child(submission.labs, url, Path(workdir))
+        submission.seconds = time.monotonic() - start
+        return submission
+
+    def _run_child(self, labs: Path, url: str, workdir: Path) -> tuple[str, list[CheckResult]]:
+        results_file, log_file = workdir / "results.json", workdir / "output.log"
+        stage_ids = dict.fromkeys(s.id for s in self.stages if not s.hidden)
+        command = [sys.executable, "-I", "-c", CHILD, str(REPO_ROOT), *stage_ids]
+        command += ["--target", str(labs), "--json-file", str(results_file)]
+        if self.check_timeout:
+            command += ["--timeout", str(self.check_timeout)]
+        if self.extra:
+            command += ["--extra-checks", str(self.extra)]
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+        env["DATABASE_URL"] = url
+        with log_file.open("wb") as log:
+            if self.stopping:
+                return "interrupted", _zero(self.stages, "grading was interrupted")
+            child = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            with self.lock:
+                self.running.add(child)
+            try:
+                child.wait(timeout=self.wall)
+            except subprocess.TimeoutExpired:
+                kill_group(child)
+                return f"timed out after {self.wall:g} s", _zero(self.stages, f"the whole submission took longer than {self.wall:g} s")
+            finally:
+                with self.lock:
+                    self.running.discard(child)
+        if results_file.exists():
+            data = json.loads(results_file.read_text(encoding="utf-8"))
+            return "ok", [CheckResult(**{k: v for k, v in r.items() if k != "points"}) for r in data["results"]]
+        if self.stopping:
+            return "interrupted", _zero(self.stages, "grading was interrupted")
+        tail = _tail(log_file)
+        reason = f"the grading process ended with exit code {child.returncode} before reporting results"
+        return "crashed", _zero(self.stages, f"{reason}: {tail}" if tail else reason)
+
+    def stop(self) -> None:
+        """Kill every running child (Ctrl-C)."""
+        self.stopping = True
+        with self.lock:
+            for child in list(self.running):
+                kill_group(child)
+
+
+def kill_group(child: subprocess.Popen) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()
+
+
+def _tail(log_file: Path) -> str:
+    with log_file.open("rb") as log:
+        log.seek(max(0, log_file.stat().st_size - LOG_TAIL))
+        lines = log.read().decode("utf-8", "replace").strip().splitlines()
+    return lines[-1][:300] if lines else ""
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.enabled = total, 0, sys.stderr.isatty()
+
+    def advance(self, submission: Submission) -> None:
+        self.done += 1
+        if self.enabled:
+            filled = 30 * self.done // max(self.total, 1)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {submission.student[:30]:<30}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+
+
+def grade_command(argv: Sequence[str]) -> int:
+    """Grade a folder of submissions (one subfolder per student), in parallel, with exports."""
+    from .cli import EXIT_INTERRUPTED, select_stages
+
+    parser = argparse.ArgumentParser(prog="python -m checks grade", description=grade_command.__doc__)
+    parser.add_argument("submissions", type=Path, help="a folder with one subfolder per student")
+    parser.add_argument("--stage", action="append", default=[], metavar="STAGE", help="grade only this stage (repeatable)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once (default: cores)")
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
+    parser.add_argument("--wall", type=float, default=600, metavar="S", help="seconds a whole submission may take (default 600)")
+    parser.add_argument("--out", type=Path, default=Path("grades"), help="where to write the exports (default grades/)")
+    parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks, reported separately")
+    args = parser.parse_args(argv)
+    if not args.submissions.is_dir():
+        from .cli import UsageError
+
+        raise UsageError(f"{args.submissions} is not a folder of submissions")
+    stages = select_stages(args.stage)
+    extra = args.extra_checks.resolve() if args.extra_checks else None
+    hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
+    everything = list(stages) + hidden
+    batch = Batch(everything, get_server(), args.timeout, args.wall, extra)
+    submissions = find_submissions(args.submissions, stages)
+    progress = Progress(len(submissions))
+    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=max(1, args.jobs))
+    try:
+        futures = [pool.submit(batch.grade, submission) for submission in submissions]
+        for future in as_completed(futures):
+            progress.advance(future.result())
+    except KeyboardInterrupt:
+        interrupted = True
+        batch.stop()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.clear()
+    finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
+    exports.write_all(args.out, finished, everything)
+    print(exports.summary(finished, everything, args.out))
+    if interrupted:
+        print(f"interrupted: {len(finished)} of {len(submissions)} submissions graded; their results are in {args.out}")
+        return EXIT_INTERRUPTED
+    return 0
