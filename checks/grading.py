@@ -86,7 +86,13 @@ class StudentRole:
         return self.server.url.set(username=self.name, password=self.password).render_as_string(hide_password=False)
 
     def __exit__(self, *exc: object) -> None:
-        owned = self._admin(sql.SQL("SELECT datname FROM pg_database WHERE datdba = {}::regrole").format(sql.Literal(self.name)))
+        # End the role's sessions first: a killed child may have left a CREATE DATABASE running.
+        role = sql.Literal(self.name)
+        for _ in range(50):
+            if not self._admin(sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {}").format(role)):
+                break
+            time.sleep(0.1)
+        owned = self._admin(sql.SQL("SELECT datname FROM pg_database WHERE datdba = {}::regrole").format(role))
         for (name,) in owned:
             drop_database(self.server, name)
         self._admin(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.name)))

@@ -9,8 +9,10 @@ elsewhere is put back.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,3 +109,24 @@ def import_from_stage(name: str, stage_dir: Path) -> ModuleType:
     if not _from(module, stage_dir):
         raise StudentCodeError(f"{name} was imported from {module.__file__}, not from {display_path(stage_dir)}")
     return module
+
+
+class StudentCodeStopped(BaseException):
+    """Raised inside a thread still running the target's code after its check ended."""
+
+
+def stop_stray_threads(folder: Path) -> int:
+    """Interrupt other threads that are still running code from ``folder`` (say, a request
+    handler in an endless loop whose check timed out), so they stop burning the CPU the next
+    checks need. A thread blocked in C (a long sleep) stops when it next runs Python code."""
+    folder = folder.resolve()
+    stopped = 0
+    for thread_id, frame in sys._current_frames().items():
+        if thread_id == threading.get_ident():
+            continue
+        while frame is not None and not Path(frame.f_code.co_filename).resolve().is_relative_to(folder):
+            frame = frame.f_back
+        if frame is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(StudentCodeStopped))
+            stopped += 1
+    return stopped

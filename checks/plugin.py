@@ -18,7 +18,7 @@ import pytest
 from _pytest.outcomes import Failed
 
 from .databases import ThrowawayDatabase, create_database, drop_stale
-from .loader import StudentCodeError, describe_exception, import_from_stage, stage_imports
+from .loader import StudentCodeError, describe_exception, import_from_stage, stage_imports, stop_stray_threads
 from .registry import REPO_ROOT, Check, Stage, load_stages, stage_for_path
 from .server import Server, SetupError, get_server
 
@@ -176,7 +176,8 @@ def stage_dir(request: pytest.FixtureRequest, target: Path, stage: Stage) -> Pat
 
 @pytest.fixture
 def load(stage_dir: Path, database: ThrowawayDatabase) -> Iterator[Callable[[str], ModuleType]]:
-    """Import modules of the target's stage folder, fresh and isolated; purged afterwards."""
+    """Import modules of the target's stage folder, fresh and isolated; purged afterwards,
+    and any thread still running them is stopped."""
     with stage_imports(stage_dir):
 
         def _load(name: str) -> ModuleType:
@@ -186,6 +187,7 @@ def load(stage_dir: Path, database: ThrowawayDatabase) -> Iterator[Callable[[str
                 pytest.fail(str(exc), pytrace=False)
 
         yield _load
+        stop_stray_threads(stage_dir)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

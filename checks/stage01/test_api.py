@@ -1,13 +1,13 @@
 """Stage 01 checks on main.py: the posts API over HTTP."""
 
 import pytest
-from fastapi.testclient import TestClient
+from checks.http import app_client
 
 
 @pytest.fixture
 def client(load):
     """A client for the target's app, started (lifespan included) on the check's database."""
-    with TestClient(load("main").app) as client:
+    with app_client(load("main").app) as client:
         yield client
 
 

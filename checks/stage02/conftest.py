@@ -1,7 +1,7 @@
 """Fixtures shared by the stage 02 checks: the target's app on the check's database."""
 
 import pytest
-from fastapi.testclient import TestClient
+from checks.http import app_client
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def app(load, engine):
 @pytest.fixture
 def client(app):
     """Server errors raise in the check, so the reason names the line of the target that failed."""
-    with TestClient(app) as client:
+    with app_client(app) as client:
         yield client
 
 

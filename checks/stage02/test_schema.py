@@ -1,6 +1,6 @@
 """Stage 02 checks on database.py and models.py, read back from PostgreSQL's catalog."""
 
-from fastapi.testclient import TestClient
+from checks.http import app_client
 
 COLUMNS = """
 SELECT column_name, data_type, character_maximum_length, is_nullable
@@ -56,7 +56,7 @@ def test_email_and_username_are_indexed(app, database):
 
 
 def test_users_table_is_created_at_startup(load, database, engine):
-    with TestClient(load("app.main").app, raise_server_exceptions=False):
+    with app_client(load("app.main").app, raise_server_exceptions=False):
         pass
     tables = _rows(database, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
     assert ("users",) in tables, "after the app started there is no users table"

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from fastapi.testclient import TestClient
+from checks.http import app_client
 from sqlalchemy import inspect
 
 from .conftest import insert, sample_rows, stored
@@ -18,7 +18,7 @@ def test_metadata_has_a_naming_convention(load):
 
 
 def test_app_leaves_the_schema_to_alembic(load, database):
-    with TestClient(load("app.main").app, raise_server_exceptions=False):
+    with app_client(load("app.main").app, raise_server_exceptions=False):
         pass
     conn = database.connect()
     with conn.cursor() as cur:
@@ -120,7 +120,7 @@ def test_migrations_round_trip(migrations):
 
 def test_api_works_on_the_migrated_database(migrations, load):
     migrations.upgrade("head")
-    with TestClient(load("app.main").app) as client:
+    with app_client(load("app.main").app) as client:
         response = client.post("/users", json={"email": "ada@example.com", "username": "ada"})
         assert response.status_code == 201, f"POST /users answered {response.status_code}: {response.text[:200]}"
         body = response.json()

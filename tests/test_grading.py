@@ -1,0 +1,242 @@
+"""Grading a class: isolated, hostile submissions cost only their own points, exports are complete."""
+
+import csv
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+
+import pytest
+
+from checks.registry import REPO_ROOT, find_stage
+
+from .variants import checks_env, run_cli
+
+FULL = find_stage("01").max_points
+STAGE = "01_psycopg2"
+POSTS = f"{STAGE}/posts.py"
+
+CONFTEST_THAT_PASSES_EVERYTHING = '''
+import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+'''
+FAKE_CLI = 'import json, sys\nprint(json.dumps({"results": []}))\nraise SystemExit(0)\n'
+PYTEST_SETTINGS = {
+    "pytest.ini": "[pytest]\naddopts = -p no:checks.plugin -x\n",
+    "pyproject.toml": "[tool.pytest.ini_options]\naddopts = '-p no:checks.plugin'\n",
+    "setup.cfg": "[tool:pytest]\naddopts = -p no:checks.plugin\n",
+    "tox.ini": "[pytest]\naddopts = -p no:checks.plugin\n",
+}
+VANDAL = '''
+import os, psycopg2
+from sqlalchemy.engine import make_url
+_url = make_url(os.environ["DATABASE_URL"]).set(drivername="postgresql", database="postgres")
+try:
+    _conn = psycopg2.connect(_url.render_as_string(hide_password=False)); _conn.autocommit = True
+    with _conn.cursor() as _cur:
+        _cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'labtmp%' AND pg_get_userbyid(datdba) <> current_user")
+        for (_name,) in _cur.fetchall():
+            try:
+                _cur.execute(f'DROP DATABASE "{_name}" WITH (FORCE)')
+            except psycopg2.Error:
+                pass
+except psycopg2.Error:
+    pass
+'''
+
+
+def _solution_with(prefix="", replace=()):
+    text = (REPO_ROOT / "solutions" / POSTS).read_text()
+    for old, new in replace:
+        assert old in text
+        text = text.replace(old, new)
+    future = "from __future__ import annotations\n"
+    return text.replace(future, future + prefix, 1)
+
+
+def build_class(root):
+    """~20 students: the expected stage 01 points and status of each."""
+    def bare(name, base="solutions", files=None):
+        folder = root / name
+        shutil.copytree(REPO_ROOT / base / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
+        for relative, text in (files or {}).items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text)
+        return folder
+
+    expected = {}
+    for n in range(3):
+        bare(f"solution_{n}")
+        expected[f"solution_{n}"] = (FULL, "ok")
+        bare(f"starter_{n}", "labs")
+        expected[f"starter_{n}"] = (0, "ok")
+    repo_copy = root / "repo_copy"
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, repo_copy / "labs" / STAGE)
+    (repo_copy / "README.md").write_text("my fork")
+    expected["repo_copy"] = (FULL, "ok")
+    (root / "nothing_here").mkdir()
+    (root / "nothing_here" / "notes.txt").write_text("I did not do it")
+    expected["nothing_here"] = (0, "no gradable work found")
+    list_hangs = _solution_with(replace=[('    """All posts, oldest first."""\n', '    """All posts, oldest first."""\n    while True:\n        pass\n')])
+    bare("hangs_in_list_posts", files={POSTS: list_hangs})
+    expected["hangs_in_list_posts"] = (FULL - 4, "ok")  # list_posts and GET /posts
+    bare("sleeps_at_import", files={POSTS: _solution_with("import time\ntime.sleep(3600)\n")})
+    expected["sleeps_at_import"] = (0, "timed out after 25 s")
+    bare("os_exit_at_import", files={POSTS: _solution_with("import os\nos._exit(3)\n")})
+    expected["os_exit_at_import"] = (0, "crashed")
+    bare("segfault_at_import", files={POSTS: _solution_with("import ctypes\nctypes.string_at(0)\n")})
+    expected["segfault_at_import"] = (0, "crashed")
+    bare("sys_exit_at_import", files={POSTS: _solution_with("import sys\nsys.exit(0)\n")})
+    expected["sys_exit_at_import"] = (0, "ok")
+    bare("prints_megabytes", files={POSTS: _solution_with("print('x' * 5_000_000)\n")})
+    expected["prints_megabytes"] = (FULL, "ok")
+    bare("drops_other_databases", files={POSTS: _solution_with(VANDAL)})
+    expected["drops_other_databases"] = (FULL, "ok")
+    drops_table = _solution_with(replace=[('    return bool(_run(conn, "DELETE FROM posts WHERE id = %s RETURNING id", (post_id,)))',
+                                           '    _run(conn, "DROP TABLE posts")\n    return True')])
+    bare("drops_its_table", files={POSTS: drops_table})
+    expected["drops_its_table"] = (FULL - 4, "ok")  # delete_post and DELETE /posts
+    tamper = root / "tamper_conftest"
+    bare("tamper_conftest", "labs", files={"conftest.py": CONFTEST_THAT_PASSES_EVERYTHING, f"{STAGE}/conftest.py": CONFTEST_THAT_PASSES_EVERYTHING})
+    (tamper.parent / "tamper_conftest" / "tests").mkdir()
+    (tamper / "tests" / "conftest.py").write_text(CONFTEST_THAT_PASSES_EVERYTHING)
+    expected["tamper_conftest"] = (0, "ok")
+    bare("tamper_checks_package", "labs", files={"checks/__init__.py": "", "checks/__main__.py": FAKE_CLI, "checks/cli.py": FAKE_CLI,
+                                                  f"{STAGE}/checks/__init__.py": "", f"{STAGE}/checks/cli.py": FAKE_CLI})
+    expected["tamper_checks_package"] = (0, "ok")
+    bare("tamper_startup_files", "labs", files={f"{STAGE}/sitecustomize.py": CONFTEST_THAT_PASSES_EVERYTHING, "sitecustomize.py": "raise SystemExit(0)\n",
+                                                 f"{STAGE}/usercustomize.py": "raise SystemExit(0)\n", f"{STAGE}/evil.pth": "import os; os._exit(0)\n"})
+    expected["tamper_startup_files"] = (0, "ok")
+    bare("tamper_pytest_settings", "labs", files={**PYTEST_SETTINGS, **{f"{STAGE}/{k}": v for k, v in PYTEST_SETTINGS.items()}})
+    expected["tamper_pytest_settings"] = (0, "ok")
+    return expected
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    submissions, out = root / "submissions", root / "grades"
+    submissions.mkdir()
+    expected = build_class(submissions)
+    proc = run_cli("grade", str(submissions), "--stage", "01", "--timeout", "3", "--wall", "25", "--out", str(out), timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return expected, out, proc
+
+
+def test_a_class_of_twenty_grades_to_the_expected_points(graded_class):
+    expected, out, _ = graded_class
+    assert len(expected) >= 20
+    with (out / "grades.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    got = {student: (int(row["stage_01"]), row["status"]) for student, row in rows.items()}
+    assert got == expected
+
+
+def test_results_json_has_gradescopes_fields(graded_class):
+    expected, out, _ = graded_class
+    for student in expected:
+        data = json.loads((out / student / "results.json").read_text())
+        assert {"score", "execution_time", "tests"} <= set(data)
+        assert data["score"] == expected[student][0]
+        assert len(data["tests"]) == len(find_stage("01").checks)
+        for test in data["tests"]:
+            assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(test)
+            assert test["status"] in ("passed", "failed") and test["visibility"] == "visible"
+
+
+def test_junit_has_one_testcase_per_check(graded_class):
+    _, out, _ = graded_class
+    suite = ET.parse(out / "starter_0" / "junit.xml").getroot()
+    assert suite.tag == "testsuite" and int(suite.get("tests")) == len(find_stage("01").checks)
+    assert len(suite.findall("testcase/failure")) == len(find_stage("01").checks)
+
+
+def test_failures_say_why(graded_class):
+    _, out, _ = graded_class
+    hang = json.loads((out / "hangs_in_list_posts" / "results.json").read_text())
+    assert any("took longer than 3" in t["output"] for t in hang["tests"])
+    crashed = json.loads((out / "os_exit_at_import" / "results.json").read_text())
+    assert "exit code 3" in crashed["tests"][0]["output"]
+
+
+def test_extra_checks_are_reported_separately(tmp_path):
+    extra = tmp_path / "hidden" / "stage01"
+    extra.mkdir(parents=True)
+    (extra / "__init__.py").write_text("")
+    (extra / "stage.toml").write_text(
+        'id = "01"\ntitle = "Hidden"\nfolder = "01_psycopg2"\n\n[[checks]]\nid = "hidden_title_survives_unicode"\n'
+        'title = "a unicode title round-trips"\npoints = 4\nhint = "README step 4"\n'
+    )
+    (extra / "test_hidden.py").write_text(
+        "def test_hidden_title_survives_unicode(load, database):\n"
+        "    posts = load('posts')\n    conn = posts.connect()\n    posts.create_table(conn)\n"
+        "    assert posts.create_post(conn, 'Ünïcode 🐘', 'x')['title'] == 'Ünïcode 🐘'\n"
+    )
+    submissions = tmp_path / "subs"
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "ada" / STAGE)
+    out = tmp_path / "grades"
+    proc = run_cli("grade", str(submissions), "--stage", "01", "--extra-checks", str(tmp_path / "hidden"), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (row,) = csv.DictReader((out / "grades.csv").open())
+    assert (row["stage_01"], row["stage_01_hidden"], row["total"]) == (str(FULL), "4", str(FULL + 4))
+    tests = json.loads((out / "ada" / "results.json").read_text())["tests"]
+    assert [t["visibility"] for t in tests].count("after_published") == 1
+
+
+def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path):
+    submissions = tmp_path / "subs"
+    for n in range(6):
+        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / f"s{n}" / STAGE)
+    cache, out = tmp_path / "cache", tmp_path / "grades"
+    env = checks_env(SQL_LAB_CACHE_DIR=str(cache))
+    del env["DATABASE_URL"]  # the batch starts its own embedded server
+    proc = subprocess.Popen([sys.executable, "-m", "checks", "grade", str(submissions), "--stage", "01", "--jobs", "1", "--out", str(out)],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted" in stdout and "Traceback" not in stderr
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert len(rows) < 6 and all(row["status"] == "ok" for row in rows)
+    assert subprocess.run(["pgrep", "-f", f"postgres -D {cache}"], capture_output=True).returncode == 1, "a server is still running"
+    started = subprocess.run([sys.executable, "-m", "checks", "db", "start"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    try:
+        listed = subprocess.run([sys.executable, "-m", "checks", "db", "psql"], cwd=REPO_ROOT, env=env, input="SELECT datname FROM pg_database;",
+                                capture_output=True, text=True)
+        assert "labtmp" not in listed.stdout and "template0" in listed.stdout
+    finally:
+        subprocess.run([sys.executable, "-m", "checks", "db", "stop"], cwd=REPO_ROOT, env=env, capture_output=True)
+    assert started.returncode == 0
+
+
+def test_gradescope_bundle_has_what_gradescope_runs(tmp_path):
+    proc = run_cli("gradescope-bundle", "--out", str(tmp_path / "autograder.zip"))
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as bundle:
+        names = set(bundle.namelist())
+        modes = {info.filename: info.external_attr >> 16 for info in bundle.infolist()}
+    assert {"setup.sh", "run_autograder", "alembic.ini", "requirements.txt", "checks/cli.py", "alembic/env.py"} <= names
+    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
+    assert not any("__pycache__" in name for name in names)
+
+
+def test_gradescope_run_autograder_dry_run(tmp_path):
+    with zipfile.ZipFile(run_cli("gradescope-bundle", "--out", str(tmp_path / "a.zip")) and tmp_path / "a.zip") as bundle:
+        bundle.extractall(tmp_path / "source")
+    (tmp_path / "source" / "run_autograder").chmod(0o755)
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, tmp_path / "submission" / STAGE)
+    env = checks_env(AUTOGRADER_SOURCE=str(tmp_path / "source"), AUTOGRADER_PYTHON=sys.executable,
+                     SUBMISSION_DIR=str(tmp_path / "submission"), RESULTS_FILE=str(tmp_path / "results" / "results.json"))
+    proc = subprocess.run([str(tmp_path / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert data["score"] == FULL  # stage 01 only: the other stage folders are missing
