@@ -1,0 +1,44 @@
+"""`alembic` from the workbook root works as the stage 03 README says, against DATABASE_URL."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checks.registry import REPO_ROOT
+
+ALEMBIC = str(Path(sys.executable).with_name("alembic"))
+
+
+def alembic(*args, url):
+    return subprocess.run([ALEMBIC, *args], cwd=REPO_ROOT, env={"PATH": str(Path(sys.executable).parent), "DATABASE_URL": url},
+                          capture_output=True, text=True, timeout=120)
+
+
+def tables(database):
+    with database.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+        return [name for (name,) in cur.fetchall()]
+
+
+def test_reference_chain_upgrades_and_downgrades_from_the_root(database):
+    up = alembic("-n", "solutions", "upgrade", "head", url=database.url)
+    assert up.returncode == 0, up.stderr
+    assert tables(database) == ["alembic_version", "users"]
+    check = alembic("-n", "solutions", "check", url=database.url)
+    assert check.returncode == 0, check.stderr
+    down = alembic("-n", "solutions", "downgrade", "base", url=database.url)
+    assert down.returncode == 0, down.stderr
+    assert tables(database) == ["alembic_version"]
+
+
+def test_students_chain_is_the_default(database):
+    current = alembic("heads", url=database.url)
+    assert current.returncode == 0 and current.stdout.strip() == "", "labs/03_alembic/versions starts empty"
+
+
+def test_missing_database_url_is_one_clear_line():
+    proc = subprocess.run([ALEMBIC, "current"], cwd=REPO_ROOT, env={"PATH": str(Path(sys.executable).parent)}, capture_output=True, text=True)
+    assert proc.returncode != 0 and "DATABASE_URL is not set" in proc.stderr and "Traceback" not in proc.stderr
