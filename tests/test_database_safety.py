@@ -1,11 +1,12 @@
 """Runs never touch the user's database, leave no throwaway database, and fail clearly on bad set-ups."""
 
-import os
+import subprocess
+import sys
 
-import psycopg2
 import pytest
 
-from checks.databases import PREFIX, leftover_databases, run_prefix
+from checks.databases import PREFIX, leftover_databases
+from checks.registry import REPO_ROOT
 from checks.server import get_server
 
 from .variants import checks_env, run_cli
@@ -19,8 +20,12 @@ def _snapshot(conn) -> list:
         return tables + cur.fetchall()
 
 
-def _foreign_leftovers() -> list[str]:
-    return [name for name in leftover_databases(get_server()) if not name.startswith(run_prefix())]
+def _run_leaving_nothing(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the CLI and assert that none of its throwaway databases is left on the server."""
+    proc = subprocess.Popen([sys.executable, "-m", "checks", *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert leftover_databases(get_server(), f"{PREFIX}{proc.pid}_") == []
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def test_existing_database_is_unchanged_and_no_throwaway_database_is_left(database):
@@ -31,11 +36,10 @@ def test_existing_database_is_unchanged_and_no_throwaway_database_is_left(databa
     conn.commit()
     before = _snapshot(conn)
 
-    proc = run_cli("01", "--target", "solutions", env=checks_env(DATABASE_URL=database.url))
+    proc = _run_leaving_nothing("01", "--target", "solutions", env=checks_env(DATABASE_URL=database.url))
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert _snapshot(conn) == before
-    assert _foreign_leftovers() == []
 
 
 def _assert_one_clear_line(proc, *phrases):
@@ -75,9 +79,8 @@ def test_role_that_may_not_create_databases_is_one_clear_line(database):
 def test_embedded_server_is_used_when_database_url_is_unset():
     env = checks_env()
     del env["DATABASE_URL"]
-    proc = run_cli("01", "--target", "solutions", env=env)
+    proc = _run_leaving_nothing("01", "--target", "solutions", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert _foreign_leftovers() == []
 
 
 def test_starter_run_lists_failures_with_hints_and_no_traceback():
