@@ -1,11 +1,9 @@
 """`alembic` from the workbook root works as the stage 03 README says, against DATABASE_URL."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from checks.registry import REPO_ROOT
 

@@ -1,6 +1,5 @@
 """The student's loop: clear failures for broken or hanging code, list, hint, watch, reset, db."""
 
-import os
 import shutil
 import subprocess
 import sys
