@@ -14,7 +14,7 @@ import pytest
 
 from checks.registry import REPO_ROOT, find_stage
 
-from .variants import checks_env, run_cli
+from .variants import checks_env, run_cli, sigint_not_ignored
 
 FULL = find_stage("01").max_points
 STAGE = "01_psycopg2"
@@ -199,7 +199,8 @@ def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path):
     env = checks_env(SQL_LAB_CACHE_DIR=str(cache))
     del env["DATABASE_URL"]  # the batch starts its own embedded server
     proc = subprocess.Popen([sys.executable, "-m", "checks", "grade", str(submissions), "--stage", "01", "--jobs", "1", "--out", str(out)],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_not_ignored)
     time.sleep(8)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)

@@ -9,7 +9,7 @@ from checks.databases import PREFIX, leftover_databases
 from checks.registry import REPO_ROOT
 from checks.server import get_server
 
-from .variants import checks_env, make_target
+from .variants import checks_env, make_target, sigint_not_ignored
 
 
 def test_ctrl_c_drops_the_runs_databases(tmp_path):
@@ -17,6 +17,7 @@ def test_ctrl_c_drops_the_runs_databases(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "checks", "01", "--target", str(target)],
         cwd=REPO_ROOT, env=checks_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_not_ignored,
     )
     mine = f"{PREFIX}{proc.pid}_"
     deadline = time.monotonic() + 60

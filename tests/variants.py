@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -91,3 +92,8 @@ def run_checks(target: Path | str, stage: str, *extra: str) -> dict[str, Result]
 def graded(target: str, stage: str) -> dict[str, Result]:
     """``run_checks`` for the workbook's own targets (labs, solutions), once per test session."""
     return run_checks(target, stage)
+
+
+def sigint_not_ignored() -> None:
+    """For a child that the test will Ctrl-C: a shell's background job inherits SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
