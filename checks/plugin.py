@@ -135,25 +135,25 @@ def lab_server() -> Server:
 
 
 @pytest.fixture(scope="session")
-def run_template(lab_server: Server) -> Iterator[ThrowawayDatabase]:
-    """An empty database of this run that every check's database is cloned from."""
+def run_database(lab_server: Server) -> Iterator[ThrowawayDatabase]:
+    """The throwaway database of this run, emptied before every check."""
     try:
-        template = create_database(lab_server, purpose="template")
+        database = create_database(lab_server, purpose="check")
     except SetupError as exc:
         pytest.exit(str(exc), returncode=2)
-    yield template
-    template.drop()
+    yield database
+    database.drop()
 
 
 @pytest.fixture
-def database(run_template: ThrowawayDatabase, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayDatabase]:
-    """A fresh empty database for one check; ``DATABASE_URL`` points at it while the check runs."""
-    db = create_database(run_template.server, template=run_template.name, purpose="check")
-    monkeypatch.setenv("DATABASE_URL", db.url)
+def database(run_database: ThrowawayDatabase, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayDatabase]:
+    """An empty database for one check; ``DATABASE_URL`` points at it while the check runs."""
+    run_database.reset()
+    monkeypatch.setenv("DATABASE_URL", run_database.url)
     try:
-        yield db
+        yield run_database
     finally:
-        db.drop()
+        run_database.close_connections()
 
 
 @pytest.fixture
