@@ -149,8 +149,12 @@ MISTAKES = {
         "get_user_finds_one_or_404",
     ),
     "username length not validated": (
-        {"app/schemas.py": [("    username: str = Field(min_length=3, max_length=50)", "    username: str")]},
+        {"app/schemas.py": [("    username: str = Field(min_length=3, max_length=50, pattern=PRINTABLE)", "    username: str")]},
         "create_user_validates_the_body",
+    ),
+    "control characters reach the database": (
+        {"app/schemas.py": [("    username: str = Field(min_length=3, max_length=50, pattern=PRINTABLE)", "    username: str = Field(min_length=3, max_length=50)")]},
+        "control_characters_are_refused",
     ),
     "update does not look for other users' values": (
         {"app/main.py": [("    if data.email is not None and crud.taken_by_other", "    if False and crud.taken_by_other"),

@@ -1,4 +1,4 @@
-"""Stage 02 checks that put the API under pressure: leaked sessions, races, absurd ids."""
+"""Stage 02 checks that put the API under pressure: leaked sessions, races, absurd ids and text."""
 
 import threading
 
@@ -43,3 +43,14 @@ def test_huge_id_is_not_a_server_error(client):
         kwargs = {"json": {"username": "whoever"}} if method == "put" else {}
         status = getattr(client, method)("/users/99999999999", **kwargs).status_code
         assert status in (404, 422), f"{method.upper()} /users/99999999999 answered {status}, expected 404 or 422"
+
+
+def test_control_characters_are_refused(client):
+    user = create(client)
+    attempts = {
+        "POST /users": lambda: client.post("/users", json={"email": "nul@example.com", "username": "nul\x00byte"}),
+        f"PUT /users/{user['id']}": lambda: client.put(f"/users/{user['id']}", json={"username": "nul\x00byte"}),
+    }
+    for request, send in attempts.items():
+        status = send().status_code
+        assert status == 422, f"{request} with a NUL character in the username answered {status}, expected 422"

@@ -3,8 +3,11 @@
 from pydantic import BaseModel, ConfigDict, EmailStr, Field  # noqa: F401 - for step 4
 
 
+# TODO (step 4): a pattern that refuses control characters in usernames.
+
+
 class UserCreate(BaseModel):
-    # TODO (step 4): validate the email address and the username's length (3 to 50).
+    # TODO (step 4): validate the email address and the username (3 to 50 printable characters).
     email: str
     username: str
 

@@ -5,14 +5,18 @@ from datetime import datetime  # noqa: F401 - for step 6
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 
+# PostgreSQL text cannot hold the NUL character, and no username needs control characters.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
 class UserCreate(BaseModel):
     email: EmailStr
-    username: str = Field(min_length=3, max_length=50)
+    username: str = Field(min_length=3, max_length=50, pattern=PRINTABLE)
 
 
 class UserUpdate(BaseModel):
     email: EmailStr | None = None
-    username: str | None = Field(default=None, min_length=3, max_length=50)
+    username: str | None = Field(default=None, min_length=3, max_length=50, pattern=PRINTABLE)
 
 
 class UserOut(BaseModel):

@@ -3,16 +3,20 @@
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 
+# Step 4: PostgreSQL text cannot hold the NUL character, and no username needs control characters.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
 class UserCreate(BaseModel):
-    # Step 4: a valid email address and a username of 3 to 50 characters.
+    # Step 4: a valid email address and a username of 3 to 50 printable characters.
     email: EmailStr
-    username: str = Field(min_length=3, max_length=50)
+    username: str = Field(min_length=3, max_length=50, pattern=PRINTABLE)
 
 
 class UserUpdate(BaseModel):
     # Step 4: the same rules, every field optional.
     email: EmailStr | None = None
-    username: str | None = Field(default=None, min_length=3, max_length=50)
+    username: str | None = Field(default=None, min_length=3, max_length=50, pattern=PRINTABLE)
 
 
 class UserOut(BaseModel):
