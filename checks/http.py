@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -22,7 +22,7 @@ class GuardedClient:
     def __init__(self, client: TestClient) -> None:
         self._client = client
 
-    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+    def request(self, method: str, url: str, **kwargs) -> httpx2.Response:
         outcome: dict = {}
 
         def send() -> None:
@@ -40,16 +40,16 @@ class GuardedClient:
             raise outcome["error"]
         return outcome["response"]
 
-    def get(self, url: str, **kwargs) -> httpx.Response:
+    def get(self, url: str, **kwargs) -> httpx2.Response:
         return self.request("GET", url, **kwargs)
 
-    def post(self, url: str, **kwargs) -> httpx.Response:
+    def post(self, url: str, **kwargs) -> httpx2.Response:
         return self.request("POST", url, **kwargs)
 
-    def put(self, url: str, **kwargs) -> httpx.Response:
+    def put(self, url: str, **kwargs) -> httpx2.Response:
         return self.request("PUT", url, **kwargs)
 
-    def delete(self, url: str, **kwargs) -> httpx.Response:
+    def delete(self, url: str, **kwargs) -> httpx2.Response:
         return self.request("DELETE", url, **kwargs)
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import os
 import sys
 import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -33,10 +35,22 @@ def display_path(path: str | Path) -> str:
         return str(path)
 
 
+@cache
+def _real_path(filename: str) -> str:
+    return os.path.realpath(filename)
+
+
+def is_inside(filename: str, folder: Path) -> bool:
+    """Whether ``filename`` (symlinks resolved) lies in ``folder`` (a resolved path). Cached and
+    string-based: every check asks this of the same ~1,500 module files."""
+    return _real_path(filename).startswith(f"{folder}{os.sep}")
+
+
 def where_in(tb: traceback.StackSummary | list[traceback.FrameSummary], folder: Path) -> str | None:
     """``file:line`` of the innermost frame whose file lies in ``folder``."""
+    folder = folder.resolve()
     for frame in reversed(tb):
-        if Path(frame.filename).resolve().is_relative_to(folder):
+        if is_inside(frame.filename, folder):
             return f"{display_path(frame.filename)}:{frame.lineno}"
     return None
 
@@ -76,6 +90,7 @@ def stage_imports(stage_dir: Path) -> Iterator[None]:
     shadowed = {name: module for name, module in sys.modules.items() if _owned(name, names)}
     for name in shadowed:
         del sys.modules[name]
+    before = dict(sys.modules)
     sys.path.insert(0, str(stage_dir))
     importlib.invalidate_caches()
     try:
@@ -83,14 +98,15 @@ def stage_imports(stage_dir: Path) -> Iterator[None]:
     finally:
         if str(stage_dir) in sys.path:
             sys.path.remove(str(stage_dir))
-        for name in [n for n, m in sys.modules.items() if _owned(n, names) or (_from(m, stage_dir) and not _owned(n, PROTECTED))]:
+        changed = [(n, m) for n, m in sys.modules.items() if before.get(n) is not m]  # only these can come from the stage
+        for name in [n for n, m in changed if _owned(n, names) or (_from(m, stage_dir) and not _owned(n, PROTECTED))]:
             del sys.modules[name]
         sys.modules.update(shadowed)
 
 
 def _from(module: ModuleType, folder: Path) -> bool:
     file = getattr(module, "__file__", None)
-    return bool(file) and Path(file).resolve().is_relative_to(folder)
+    return bool(file) and is_inside(file, folder)
 
 
 def import_from_stage(name: str, stage_dir: Path) -> ModuleType:
@@ -124,7 +140,7 @@ def stop_stray_threads(folder: Path) -> int:
     for thread_id, frame in sys._current_frames().items():
         if thread_id == threading.get_ident():
             continue
-        while frame is not None and not Path(frame.f_code.co_filename).resolve().is_relative_to(folder):
+        while frame is not None and not is_inside(frame.f_code.co_filename, folder):
             frame = frame.f_back
         if frame is not None:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(StudentCodeStopped))
