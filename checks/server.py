@@ -36,6 +36,10 @@ KEEP_RUNNING = CACHE_DIR / "keep-running"
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
+# libpq's words when a running server turns the login down.
+LOGIN_REFUSALS = ("authentication failed", "no password supplied", "does not exist", "no pg_hba.conf entry")
+
+
 class SetupError(Exception):
     """A problem with the database set-up that the user must fix; the message is one line."""
 
@@ -84,10 +88,11 @@ def _check_reachable(server: Server) -> None:
     except psycopg2.OperationalError as exc:
         where = server.url.set(drivername="postgresql").render_as_string(hide_password=True)
         reason = " ".join(str(exc).split()) or "connection failed"
-        raise SetupError(
-            f"cannot connect to PostgreSQL at {where} ({reason}); start it (docker compose up -d) "
-            "or unset DATABASE_URL to use the embedded server"
-        ) from None
+        if any(refusal in reason for refusal in LOGIN_REFUSALS):  # the server is up, the URL is wrong
+            advice = "check the user name, password and database name in DATABASE_URL"
+        else:
+            advice = "start it (docker compose up -d) or unset DATABASE_URL to use the embedded server"
+        raise SetupError(f"cannot connect to PostgreSQL at {where} ({reason}); {advice}") from None
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")

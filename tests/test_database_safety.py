@@ -56,6 +56,11 @@ def test_unreachable_server_is_one_clear_line():
     _assert_one_clear_line(proc, "cannot connect", "127.0.0.1")
 
 
+def test_wrong_database_name_says_to_check_the_url():
+    url = get_server().url.set(database="no_such_database_here").render_as_string(hide_password=False)
+    _assert_one_clear_line(run_cli("01", env=checks_env(DATABASE_URL=url)), "does not exist", "check the user name, password and database name")
+
+
 @pytest.mark.parametrize("url", ["not a url", "mysql://root@localhost/db", "postgresql://user@host:notaport/db"])
 def test_malformed_url_is_one_clear_line(url):
     _assert_one_clear_line(run_cli("01", env=checks_env(DATABASE_URL=url)), "DATABASE_URL")
@@ -65,9 +70,9 @@ def test_role_that_may_not_create_databases_is_one_clear_line(database):
     admin = get_server().admin_connect()
     with admin.cursor() as cur:
         cur.execute("DROP ROLE IF EXISTS lab_no_createdb")
-        cur.execute("CREATE ROLE lab_no_createdb LOGIN NOCREATEDB")
+        cur.execute("CREATE ROLE lab_no_createdb LOGIN NOCREATEDB PASSWORD 'lab_no_createdb'")  # servers with password auth too
     try:
-        url = get_server().url.set(username="lab_no_createdb", password=None, database=database.name)
+        url = get_server().url.set(username="lab_no_createdb", password="lab_no_createdb", database=database.name)
         proc = run_cli("01", env=checks_env(DATABASE_URL=url.render_as_string(hide_password=False)))
         _assert_one_clear_line(proc, "may not create databases")
     finally:
