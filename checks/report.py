@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -23,6 +24,17 @@ def _color(enabled: bool):
 
 def use_color(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _wrap(label: str, text: str, width: int | None) -> str:
+    """``label`` and ``text`` indented under a check; on a terminal (``width`` given), long text
+    wraps with continuation lines aligned under it, elsewhere it stays on one line for grep."""
+    indent = " " * 6 + label
+    if width is None:
+        return indent + text
+    return textwrap.fill(
+        text, width, initial_indent=indent, subsequent_indent=" " * len(indent), break_long_words=False, break_on_hyphens=False
+    )
 
 
 def stage_summary(stage_id: str, results: Iterable[CheckResult]) -> str:
@@ -51,8 +63,9 @@ def render(run: Run, target: Path, *, color: bool | None = None, details: bool =
             title = result.title if len(result.title) <= width - 16 else result.title[: width - 17] + "…"
             lines.append(f"  {mark} {title.ljust(width - 16)} {score:>6}")
             if result is first_failure or (details and not result.passed):
-                lines.append(paint(f"      why:  {result.reason or result.status}", "33"))
-                lines.append(f"      hint: {result.hint}")
+                wrap = width if sys.stdout.isatty() else None
+                lines.append(paint(_wrap("why:  ", result.reason or result.status, wrap), "33"))
+                lines.append(_wrap("hint: ", result.hint, wrap))
         lines.append("  " + paint(stage_summary(stage.id, results), "1"))
         lines.append("")
     if run.interrupted:
