@@ -192,22 +192,29 @@ def test_extra_checks_are_reported_separately(tmp_path):
 
 
 def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path):
-    submissions = tmp_path / "subs"
-    for n in range(6):
-        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / f"s{n}" / STAGE)
+    submissions, reached = tmp_path / "subs", tmp_path / "reached"
+    for n in range(2):  # graded first (--jobs 1, by name), then the batch gets stuck on a student that hangs
+        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / f"a{n}" / STAGE)
+    hangs = _solution_with(f"import pathlib, time\npathlib.Path({str(reached)!r}).touch()\ntime.sleep(3600)\n")
+    for n in range(3):
+        (submissions / f"b{n}" / STAGE).mkdir(parents=True)
+        (submissions / f"b{n}" / POSTS).write_text(hangs)
     cache, out = tmp_path / "cache", tmp_path / "grades"
     env = checks_env(SQL_LAB_CACHE_DIR=str(cache))
     del env["DATABASE_URL"]  # the batch starts its own embedded server
     proc = subprocess.Popen([sys.executable, "-m", "checks", "grade", str(submissions), "--stage", "01", "--jobs", "1", "--out", str(out)],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=sigint_not_ignored)
-    time.sleep(8)
+    deadline = time.monotonic() + 300
+    while not reached.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the batch never reached the student who hangs"
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stdout + stderr
     assert "interrupted" in stdout and "Traceback" not in stderr
     rows = list(csv.DictReader((out / "grades.csv").open()))
-    assert len(rows) < 6 and all(row["status"] == "ok" for row in rows)
+    assert [(row["student"], row["status"], row["stage_01"]) for row in rows] == [("a0", "ok", str(FULL)), ("a1", "ok", str(FULL))]
     assert subprocess.run(["pgrep", "-f", f"postgres -D {cache}"], capture_output=True).returncode == 1, "a server is still running"
     started = subprocess.run([sys.executable, "-m", "checks", "db", "start"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     try:
