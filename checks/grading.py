@@ -5,8 +5,9 @@ to create databases, nothing more), so its code can neither read nor drop anothe
 throwaway databases, and its own process, forked from a server process that imported the
 workbook and its libraries before any submission was seen, with a working directory outside
 the submission, so files the student ships (a ``conftest.py``, a ``checks/`` package,
-``sitecustomize.py``, ``.pth`` files, pytest settings) never take part. The child writes its results to a file; a child that hangs past the wall
-limit or dies leaves none, and the student gets 0 with the reason.
+``sitecustomize.py``, ``.pth`` files, pytest settings) never take part. The child writes its
+results to a file; a child that hangs past the wall limit or dies leaves none, and the
+student gets 0 with the reason.
 """
 
 from __future__ import annotations
