@@ -128,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = EXIT_SETUP
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader left early (`python -m checks --json | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     return exit_now_if_stuck(code)
 
 

@@ -42,6 +42,15 @@ def test_unknown_option_lists_the_valid_ones():
     assert "--target" in proc.stderr and "list" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    proc = subprocess.Popen([sys.executable, "-m", "checks", "02", "-k", "ping", "--json"], cwd=REPO_ROOT, env=checks_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head` that has already quit when the results come
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
 def test_list_shows_status_and_next_step():
     proc = run_cli("list", "--target", "labs")
     assert proc.returncode == 1
