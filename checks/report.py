@@ -44,11 +44,12 @@ def stage_summary(stage_id: str, results: Iterable[CheckResult]) -> str:
     return f"stage {stage_id}: {passed}/{len(results)} checks, {points}/{sum(r.max_points for r in results)} points"
 
 
-def render(run: Run, target: Path, *, color: bool | None = None, details: bool = False) -> str:
+def render(run: Run, target: Path) -> str:
     """Per stage: a line per check (✓/✗, points) and a progress line; the reason and the hint for
-    the first failing check (for every failing check with ``details``)."""
-    paint = _color(use_color(sys.stdout) if color is None else color)
+    the first failing check."""
+    paint = _color(use_color(sys.stdout))
     width = min(shutil.get_terminal_size((100, 20)).columns, 100)
+    wrap = width if sys.stdout.isatty() else None
     lines: list[str] = []
     first_failure = next((r for r in run.results if not r.passed), None)
     for stage in run.stages:
@@ -62,8 +63,7 @@ def render(run: Run, target: Path, *, color: bool | None = None, details: bool =
             score = f"{result.points}/{result.max_points}"
             title = result.title if len(result.title) <= width - 16 else result.title[: width - 17] + "…"
             lines.append(f"  {mark} {title.ljust(width - 16)} {score:>6}")
-            if result is first_failure or (details and not result.passed):
-                wrap = width if sys.stdout.isatty() else None
+            if result is first_failure:
                 lines.append(paint(_wrap("why:  ", result.reason or result.status, wrap), "33"))
                 lines.append(_wrap("hint: ", result.hint, wrap))
         lines.append("  " + paint(stage_summary(stage.id, results), "1"))
