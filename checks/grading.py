@@ -32,7 +32,7 @@ from psycopg2 import sql
 
 from . import exports
 from .databases import drop_database
-from .registry import REPO_ROOT, Stage, load_stages
+from .registry import Stage, load_stages
 from .results import CheckResult
 from .server import Server, get_server
 
