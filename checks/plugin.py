@@ -17,10 +17,11 @@ from types import ModuleType
 import pytest
 from _pytest.outcomes import Failed
 
-from .databases import ThrowawayDatabase, create_database, drop_stale
-from .loader import StudentCodeError, describe_exception, import_from_stage, stage_imports, stop_stray_threads
-from .registry import REPO_ROOT, Check, Stage, load_stages, stage_for_path
-from .server import Server, SetupError, get_server
+from .commands.common import resolve_target
+from .db.server import Server, SetupError, get_server
+from .db.throwaway import ThrowawayDatabase, create_database, drop_stale
+from .subject.loader import StudentCodeError, describe_exception, import_from_stage, stage_imports, stop_stray_threads
+from .registry import Check, Stage, load_stages, stage_for_path
 
 CHECK = pytest.StashKey[Check]()
 STAGE = pytest.StashKey[Stage]()
@@ -47,13 +48,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="seconds each check may take (default: the registry's value per check)",
     )
-
-
-def resolve_target(value: str) -> Path:
-    """``labs``/``solutions`` name the workbook's folders; anything else is a path."""
-    named = REPO_ROOT / value
-    path = named if value in ("labs", "solutions") else Path(value)
-    return path.expanduser().resolve()
 
 
 def stages_of(config: pytest.Config) -> tuple[Stage, ...]:

@@ -18,6 +18,15 @@ REPO_ROOT = CHECKS_ROOT.parent
 DEFAULT_TIMEOUT = 20.0
 
 
+def display_path(path: str | Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class Check:
     """One graded check: implemented by the test function ``test_<id>``."""

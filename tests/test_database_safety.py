@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from checks.databases import PREFIX, leftover_databases
+from checks.db.throwaway import PREFIX, leftover_databases
 from checks.registry import REPO_ROOT
-from checks.server import get_server
+from checks.db.server import get_server
 
 from .variants import checks_env, run_cli
 

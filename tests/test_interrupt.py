@@ -5,9 +5,9 @@ import subprocess
 import sys
 import time
 
-from checks.databases import PREFIX, leftover_databases
+from checks.db.throwaway import PREFIX, leftover_databases
 from checks.registry import REPO_ROOT
-from checks.server import get_server
+from checks.db.server import get_server
 
 from .variants import checks_env, make_target, sigint_not_ignored
 

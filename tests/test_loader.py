@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from checks.loader import StudentCodeError, import_from_stage, stage_imports
+from checks.subject.loader import StudentCodeError, import_from_stage, stage_imports
 
 
 def _package(folder, marker):

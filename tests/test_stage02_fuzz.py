@@ -4,8 +4,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from checks.databases import create_database
-from checks.loader import import_from_stage, stage_imports
+from checks.db.throwaway import create_database
+from checks.subject.loader import import_from_stage, stage_imports
 from checks.registry import REPO_ROOT
 
 STAGE = REPO_ROOT / "solutions" / "02_orm_crud"

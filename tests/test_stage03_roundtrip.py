@@ -5,7 +5,7 @@ import time
 from checks.registry import REPO_ROOT
 from checks.stage03.conftest import insert, sample_rows, stored
 from checks.stage03.migrations import Migrations
-from checks.loader import import_from_stage, stage_imports
+from checks.subject.loader import import_from_stage, stage_imports
 
 STAGE = REPO_ROOT / "solutions" / "03_alembic"
 

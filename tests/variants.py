@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from checks.registry import REPO_ROOT, find_stage
-from checks.server import get_server
+from checks.db.server import get_server
 
 
 @dataclass(frozen=True)

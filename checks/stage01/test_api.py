@@ -1,7 +1,7 @@
 """Stage 01 checks on main.py: the posts API over HTTP."""
 
 import pytest
-from checks.http import app_client
+from checks.subject.http import app_client
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Fixtures shared by the stage 02 checks: the target's app on the check's database."""
 
 import pytest
-from checks.http import app_client
+from checks.subject.http import app_client
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Stage 02 checks on database.py and models.py, read back from PostgreSQL's catalog."""
 
-from checks.http import app_client
+from checks.subject.http import app_client
 
 COLUMNS = """
 SELECT column_name, data_type, character_maximum_length, is_nullable

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from checks.http import app_client
+from checks.subject.http import app_client
 from sqlalchemy import inspect
 
 from .conftest import insert, sample_rows, stored

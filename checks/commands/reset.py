@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from .loader import display_path
-from .registry import REPO_ROOT
+from ..registry import REPO_ROOT, display_path
+from .common import select_stages
 
 
 class ResetError(Exception):
@@ -37,8 +37,6 @@ def restore_starter(repo: Path, folder: Path) -> None:
 
 def reset_command(argv: Sequence[str], repo: Path = REPO_ROOT) -> int:
     """Restore a stage's starter files, after backing yours up."""
-    from .cli import select_stages
-
     parser = argparse.ArgumentParser(prog="python -m checks reset", description="Restore a stage's starter files (after a backup).")
     parser.add_argument("stage", metavar="STAGE")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -6,28 +6,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .registry import Stage
-from .report import stage_summary
-from .results import CheckResult
-from .runner import run_checks
+from ..engine.runner import run_checks
+from ..registry import Stage
+from ..reporting.terminal import stage_summary
+from ..results import CheckResult
+from .common import add_target_option, prepare, select_stages
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m checks {prog}", description=description)
-    parser.add_argument("--target", default="labs", help="labs (default), solutions, or a path to a copy of labs/")
+    add_target_option(parser)
     return parser
 
 
 def _results(stages: Sequence[Stage], target_name: str) -> list[CheckResult]:
-    from .cli import prepare  # the CLI owns set-up checks (target, server)
-
     return run_checks(stages, prepare(target_name)).results
 
 
 def list_command(argv: Sequence[str]) -> int:
     """Show every stage with its status and points, and the next step to do."""
-    from .cli import select_stages
-
     args = _parser("list", "Show each stage's status and the next step to do.").parse_args(argv)
     stages = select_stages([])
     results = _results(stages, args.target)
@@ -44,8 +41,6 @@ def list_command(argv: Sequence[str]) -> int:
 
 def hint_command(argv: Sequence[str]) -> int:
     """Show the hint for the first failing check, then the next ones on request."""
-    from .cli import select_stages
-
     parser = _parser("hint", "Show the hint for the first failing check, then the next ones.")
     parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
     parser.add_argument("--all", action="store_true", help="print every hint at once")

@@ -9,18 +9,17 @@ from collections.abc import Sequence
 
 from watchfiles import watch
 
-from .registry import REPO_ROOT
+from ..registry import REPO_ROOT
+from .common import add_target_option, prepare, select_stages
 
 CLEAR_SCREEN = "\033[2J\033[H"
 
 
 def watch_command(argv: Sequence[str]) -> int:
     """Re-run the checks whenever a file in the stage changes."""
-    from .cli import prepare, select_stages
-
     parser = argparse.ArgumentParser(prog="python -m checks watch", description="Re-run the checks whenever you save a file.")
     parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
-    parser.add_argument("--target", default="labs", help="labs (default), solutions, or a path to a copy of labs/")
+    add_target_option(parser)
     parser.add_argument("--debounce", type=int, default=300, metavar="MS", help="wait this long for more changes (default 300)")
     args = parser.parse_args(argv)
     stages = select_stages(args.stages)

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .registry import Stage
-from .results import CheckResult
+from ..registry import Stage
+from ..results import CheckResult
 
 if TYPE_CHECKING:
-    from .grading import Submission
+    from ..engine.batch import Submission
 
 
 def _column(stage: Stage) -> str:

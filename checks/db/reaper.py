@@ -5,7 +5,7 @@ Jupyter may kill a kernel outright (nbval does), so exit handlers in the kernel 
 ``ready``, waits for the kernel to exit, drops every database the kernel created, and, if it
 started the embedded server, stops it on its own way out.
 
-Usage: ``python -m checks.reaper PID``
+Usage: ``python -m checks.db.reaper PID``
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .databases import PREFIX, drop_database, leftover_databases
+from .throwaway import PREFIX, drop_database, leftover_databases
 from .server import forget_dead_handles, get_server, process_alive
 
 

@@ -2,7 +2,7 @@
 
 The zip holds ``setup.sh`` (installs the workbook's requirements), ``run_autograder`` (grades
 ``/autograder/submission`` and writes ``/autograder/results/results.json``), and the parts of
-the workbook that grading needs. ``run_autograder`` calls ``python -m checks.gradescope run``,
+the workbook that grading needs. ``run_autograder`` calls ``python -m checks.commands.gradescope run``,
 which grades one submission exactly as ``grade`` grades each student of a batch.
 """
 
@@ -15,10 +15,10 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .exports import gradescope
-from .grading import Batch, Submission, find_labs
-from .registry import REPO_ROOT, load_stages
-from .server import get_server
+from ..db.server import get_server
+from ..engine.batch import Batch, Submission, find_labs
+from ..registry import REPO_ROOT, load_stages
+from ..reporting.exports import gradescope
 
 SHIPPED = ["checks", "alembic", "alembic.ini", "conftest.py", "pyproject.toml", "requirements.txt"]
 
@@ -34,7 +34,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission. The variables allow a local dry run.
 set -euo pipefail
 cd "${AUTOGRADER_SOURCE:-/autograder/source}"
-exec "${AUTOGRADER_PYTHON:-/autograder/venv/bin/python}" -m checks.gradescope run \\
+exec "${AUTOGRADER_PYTHON:-/autograder/venv/bin/python}" -m checks.commands.gradescope run \\
     "${SUBMISSION_DIR:-/autograder/submission}" "${RESULTS_FILE:-/autograder/results/results.json}"
 """
 

@@ -15,8 +15,8 @@ from urllib.parse import unquote
 
 from psycopg2 import sql
 
-from . import server
-from .server import SetupError, libpq_dsn
+from ..db import server
+from ..db.server import SetupError, libpq_dsn
 
 DATABASE = "workbook"
 

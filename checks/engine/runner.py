@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .registry import REPO_ROOT, Stage, load_stages
-from .results import CheckResult, ResultCollector
+from ..registry import REPO_ROOT, Stage, load_stages
+from ..results import CheckResult
+from .collector import ResultCollector
 
 
 @dataclass
@@ -31,6 +32,16 @@ class Run:
     @property
     def all_passed(self) -> bool:
         return bool(self.results) and all(result.passed for result in self.results)
+
+    def as_json(self, target: Path) -> dict:
+        """Machine-readable results: per check stage, name, points, max points, status, reason."""
+        return {
+            "target": str(target),
+            "interrupted": self.interrupted,
+            "points": sum(r.points for r in self.results),
+            "max_points": sum(r.max_points for r in self.results),
+            "results": [r.as_dict() for r in self.results],
+        }
 
 
 class _AbortWatcher:

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from .loader import display_path
-from .results import CheckResult
-from .runner import Run
+from ..engine.runner import Run
+from ..registry import display_path
+from ..results import CheckResult
 
 
 def _color(enabled: bool):
@@ -75,17 +75,6 @@ def render(run: Run, target: Path) -> str:
     else:
         lines.append("No checks matched.")
     return "\n".join(lines)
-
-
-def as_json(run: Run, target: Path) -> dict:
-    """Machine-readable results: per check stage, name, points, max points, status, reason."""
-    return {
-        "target": str(target),
-        "interrupted": run.interrupted,
-        "points": sum(r.points for r in run.results),
-        "max_points": sum(r.max_points for r in run.results),
-        "results": [r.as_dict() for r in run.results],
-    }
 
 
 class Progress:

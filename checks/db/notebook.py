@@ -7,10 +7,8 @@ import subprocess
 import sys
 from functools import cache
 
-from dotenv import load_dotenv
-
-from .databases import ThrowawayDatabase, create_database
-from .registry import REPO_ROOT
+from ..registry import REPO_ROOT
+from .throwaway import ThrowawayDatabase, create_database
 from .server import SetupError, get_server
 
 
@@ -18,7 +16,7 @@ from .server import SetupError, get_server
 def _start_reaper() -> None:
     """Start the watchdog that drops this process's databases when it dies (even if killed)."""
     reaper = subprocess.Popen(
-        [sys.executable, "-m", "checks.reaper", str(os.getpid())],
+        [sys.executable, "-m", "checks.db.reaper", str(os.getpid())],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -37,7 +35,6 @@ def lab_database(purpose: str = "notebook") -> ThrowawayDatabase:
     The server is the one in ``DATABASE_URL`` (also read from ``.env``) or the embedded one.
     The database is dropped when the process (or notebook kernel) exits, however it exits.
     """
-    load_dotenv(REPO_ROOT / ".env")
     _start_reaper()
     database = create_database(get_server(), purpose=purpose)
     os.environ["DATABASE_URL"] = database.url

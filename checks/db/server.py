@@ -20,9 +20,12 @@ from pathlib import Path
 
 import psutil
 import psycopg2
+from dotenv import dotenv_values
 from platformdirs import user_cache_dir
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from ..registry import REPO_ROOT
 
 # Bound once: checks may monkeypatch psycopg2.connect for the code under test, never for the harness.
 pg_connect = psycopg2.connect
@@ -163,10 +166,22 @@ def _apply_fast_settings(server: Server) -> None:
         conn.close()
 
 
+def configured_url() -> str:
+    """``DATABASE_URL`` from the environment, else from the workbook's ``.env`` file, else ''.
+
+    The one place that reads ``.env``: the student CLI, ``grade``, ``pytest checks`` and the
+    notebooks all get their server through :func:`get_server`.
+    """
+    raw = os.environ.get("DATABASE_URL", "").strip()
+    if raw:
+        return raw
+    return (dotenv_values(REPO_ROOT / ".env").get("DATABASE_URL") or "").strip()
+
+
 @cache
 def get_server() -> Server:
     """The server for this process: ``DATABASE_URL`` if set, else the embedded one (started once)."""
-    raw = os.environ.get("DATABASE_URL", "").strip()
+    raw = configured_url()
     server = Server(url=parse_database_url(raw), embedded=False) if raw else start_embedded()
     _check_reachable(server)
     return server

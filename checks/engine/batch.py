@@ -12,7 +12,6 @@ student gets 0 with the reason.
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -23,21 +22,20 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from psycopg2 import sql
 
-from . import exports
-from .databases import drop_database
-from .registry import Stage, load_stages
-from .results import CheckResult
-from .server import Server, get_server
+from ..db.server import Server
+from ..db.throwaway import drop_database
+from ..registry import Stage, find_stage
+from .runner import run_checks
+from ..results import CheckResult
 
 # Imported once by the process that children are forked from: what every grading run loads.
-PRELOAD = ["checks.cli", "checks.http", "fastapi.testclient", "sqlalchemy.orm", "alembic.command", "alembic.autogenerate", "email_validator"]
+PRELOAD = ["checks.engine.runner", "checks.plugin", "checks.subject.http", "fastapi.testclient", "sqlalchemy.orm", "alembic.command", "alembic.autogenerate", "email_validator"]
 LOG_TAIL = 2000
 
 
@@ -135,11 +133,8 @@ class Batch:
 
     def _run_child(self, labs: Path, url: str, workdir: Path) -> tuple[str, list[CheckResult]]:
         results_file, log_file = workdir / "results.json", workdir / "output.log"
-        args = [*dict.fromkeys(s.id for s in self.stages if not s.hidden), "--target", str(labs), "--json-file", str(results_file)]
-        if self.check_timeout:
-            args += ["--timeout", str(self.check_timeout)]
-        if self.extra:
-            args += ["--extra-checks", str(self.extra)]
+        stage_ids = list(dict.fromkeys(s.id for s in self.stages if not s.hidden))
+        args = (stage_ids, str(labs), self.check_timeout, str(self.extra) if self.extra else None, str(results_file))
         env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
         env["DATABASE_URL"] = url
         child = _workers().Process(target=grade_one, args=(args, env, str(workdir), str(log_file)), daemon=True)
@@ -182,7 +177,7 @@ def _workers() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def grade_one(args: list[str], env: dict[str, str], workdir: str, log_file: str) -> None:
+def grade_one(args: tuple, env: dict[str, str], workdir: str, log_file: str) -> None:
     """In a forked child: grade one submission in a session of its own, output to ``log_file``."""
     os.setsid()  # its own process group, so kill_group also ends whatever the student started
     log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -192,12 +187,13 @@ def grade_one(args: list[str], env: dict[str, str], workdir: str, log_file: str)
     os.chdir(workdir)
     os.environ.clear()
     os.environ.update(env)
-    from .cli import main
-
-    code = main(args)
+    stage_ids, target, timeout, extra, results_file = args
+    run = run_checks([find_stage(i) for i in stage_ids], Path(target), timeout=timeout, extra=Path(extra) if extra else None)
+    if run.results:
+        Path(results_file).write_text(json.dumps(run.as_json(Path(target))), encoding="utf-8")
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    os._exit(0)
 
 
 def kill_group(child: multiprocessing.process.BaseProcess) -> None:
@@ -214,64 +210,3 @@ def _tail(log_file: Path) -> str:
         log.seek(max(0, log_file.stat().st_size - LOG_TAIL))
         lines = log.read().decode("utf-8", "replace").strip().splitlines()
     return lines[-1][:300] if lines else ""
-
-
-class Progress:
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.enabled = total, 0, sys.stderr.isatty()
-
-    def advance(self, submission: Submission) -> None:
-        self.done += 1
-        if self.enabled:
-            filled = 30 * self.done // max(self.total, 1)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {submission.student[:30]:<30}")
-            sys.stderr.flush()
-
-    def clear(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 80 + "\r")
-
-
-def grade_command(argv: Sequence[str]) -> int:
-    """Grade a folder of submissions (one subfolder per student), in parallel, with exports."""
-    from .cli import EXIT_INTERRUPTED, select_stages
-
-    parser = argparse.ArgumentParser(prog="python -m checks grade", description=grade_command.__doc__)
-    parser.add_argument("submissions", type=Path, help="a folder with one subfolder per student")
-    parser.add_argument("--stage", action="append", default=[], metavar="STAGE", help="grade only this stage (repeatable)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once (default: cores)")
-    parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
-    parser.add_argument("--wall", type=float, default=600, metavar="S", help="seconds a whole submission may take (default 600)")
-    parser.add_argument("--out", type=Path, default=Path("grades"), help="where to write the exports (default grades/)")
-    parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks, reported separately")
-    args = parser.parse_args(argv)
-    if not args.submissions.is_dir():
-        from .cli import UsageError
-
-        raise UsageError(f"{args.submissions} is not a folder of submissions")
-    stages = select_stages(args.stage)
-    extra = args.extra_checks.resolve() if args.extra_checks else None
-    hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
-    everything = list(stages) + hidden
-    batch = Batch(everything, get_server(), args.timeout, args.wall, extra)
-    submissions = find_submissions(args.submissions, stages)
-    progress = Progress(len(submissions))
-    interrupted = False
-    pool = ThreadPoolExecutor(max_workers=max(1, args.jobs))
-    try:
-        futures = [pool.submit(batch.grade, submission) for submission in submissions]
-        for future in as_completed(futures):
-            progress.advance(future.result())
-    except KeyboardInterrupt:
-        interrupted = True
-        batch.stop()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        progress.clear()
-    finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
-    exports.write_all(args.out, finished, everything)
-    print(exports.summary(finished, everything, args.out))
-    if interrupted:
-        print(f"interrupted: {len(finished)} of {len(submissions)} submissions graded; their results are in {args.out}")
-        return EXIT_INTERRUPTED
-    return 0

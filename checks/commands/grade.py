@@ -1,0 +1,73 @@
+"""``grade SUBMISSIONS``: a whole class, each student in a process of their own, with exports."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from ..db.server import get_server
+from ..engine.batch import Batch, Submission, find_submissions
+from ..registry import load_stages
+from ..reporting import exports
+from .common import EXIT_INTERRUPTED, UsageError, select_stages
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.enabled = total, 0, sys.stderr.isatty()
+
+    def advance(self, submission: Submission) -> None:
+        self.done += 1
+        if self.enabled:
+            filled = 30 * self.done // max(self.total, 1)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {submission.student[:30]:<30}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+
+
+def grade_command(argv: Sequence[str]) -> int:
+    """Grade a folder of submissions (one subfolder per student), in parallel, with exports."""
+    parser = argparse.ArgumentParser(prog="python -m checks grade", description=grade_command.__doc__)
+    parser.add_argument("submissions", type=Path, help="a folder with one subfolder per student")
+    parser.add_argument("--stage", action="append", default=[], metavar="STAGE", help="grade only this stage (repeatable)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once (default: cores)")
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
+    parser.add_argument("--wall", type=float, default=600, metavar="S", help="seconds a whole submission may take (default 600)")
+    parser.add_argument("--out", type=Path, default=Path("grades"), help="where to write the exports (default grades/)")
+    parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks, reported separately")
+    args = parser.parse_args(argv)
+    if not args.submissions.is_dir():
+        raise UsageError(f"{args.submissions} is not a folder of submissions")
+    stages = select_stages(args.stage)
+    extra = args.extra_checks.resolve() if args.extra_checks else None
+    hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
+    everything = list(stages) + hidden
+    batch = Batch(everything, get_server(), args.timeout, args.wall, extra)
+    submissions = find_submissions(args.submissions, stages)
+    progress = Progress(len(submissions))
+    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=max(1, args.jobs))
+    try:
+        futures = [pool.submit(batch.grade, submission) for submission in submissions]
+        for future in as_completed(futures):
+            progress.advance(future.result())
+    except KeyboardInterrupt:
+        interrupted = True
+        batch.stop()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.clear()
+    finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
+    exports.write_all(args.out, finished, everything)
+    print(exports.summary(finished, everything, args.out))
+    if interrupted:
+        print(f"interrupted: {len(finished)} of {len(submissions)} submissions graded; their results are in {args.out}")
+        return EXIT_INTERRUPTED
+    return 0

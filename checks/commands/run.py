@@ -1,0 +1,72 @@
+"""``python -m checks [STAGE ...]``: grade a target's stages and print what passes, what fails, and why."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from ..db.server import SetupError
+from ..engine.runner import Run, run_checks
+from ..reporting import terminal
+from . import COMMANDS
+from .common import EXIT_INTERRUPTED, EXIT_SETUP, add_target_option, prepare, select_stages
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m checks",
+        usage=f"python -m checks [STAGE ...] [--target T] [-k PATTERN] [--timeout S] [--json] [--verbose]\n       python -m checks {{{','.join(COMMANDS)}}} ...",
+        description="Grade the stages in labs/ (or another target) against PostgreSQL.",
+    )
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids to grade, e.g. 01 02 (default: all)")
+    add_target_option(parser)
+    parser.add_argument("-k", dest="pattern", metavar="PATTERN", help="only checks whose name matches (pytest -k)")
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
+    parser.add_argument("--json", action="store_true", help="print machine-readable results")
+    parser.add_argument("--verbose", "-v", action="store_true", help="show pytest's full output")
+    parser.add_argument("--json-file", type=Path, metavar="PATH", help="also write the JSON results to PATH")
+    parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks to add (same layout as checks/)")
+    return parser
+
+
+def run_command(argv: Sequence[str]) -> int:
+    """Grade the selected stages of a target and print the results."""
+    args = build_parser().parse_args(argv)
+    stages = select_stages(args.stages)
+    target = prepare(args.target)
+    progress = None if args.json or args.verbose else terminal.Progress(sys.stderr)
+    run = run_checks(
+        stages,
+        target,
+        pattern=args.pattern,
+        timeout=args.timeout,
+        verbose=args.verbose,
+        extra=args.extra_checks.resolve() if args.extra_checks else None,
+        on_result=progress.update if progress else None,
+    )
+    if progress:
+        progress.clear()
+    if args.json_file:
+        args.json_file.write_text(json.dumps(run.as_json(target), indent=2), encoding="utf-8")
+    return finish_run(run, target, as_json=args.json)
+
+
+def finish_run(run: Run, target: Path, *, as_json: bool) -> int:
+    """Print a run's results and pick the exit code."""
+    if run.aborted and not run.interrupted and not run.results:
+        raise SetupError(run.aborted)
+    if as_json:
+        print(json.dumps(run.as_json(target), indent=2))
+    else:
+        print(terminal.render(run, target))
+    if run.interrupted:
+        return EXIT_INTERRUPTED
+    if run.exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        print(f"error: pytest stopped with exit code {int(run.exit_code)}; rerun with --verbose to see why", file=sys.stderr)
+        return EXIT_SETUP
+    return 0 if run.all_passed else 1
