@@ -14,7 +14,6 @@ from .commands.common import EXIT_INTERRUPTED, EXIT_SETUP, UsageError
 from .db.server import SetupError
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     module, function = COMMANDS.get(argv[0], ("run", "run_command")) if argv else ("run", "run_command")

@@ -1,8 +1,10 @@
-"""The pytest plugin behind every check: target selection, throwaway databases, time limits.
+"""The pytest plugin behind every check: options, and the fixtures a check asks for.
 
 Loaded by the root ``conftest.py``, so ``pytest checks --target solutions`` works as well as
 ``python -m checks``. Each test function ``test_<id>`` in ``checks/stageNN/`` is the check
-``<id>`` of that stage's ``stage.toml``.
+``<id>`` of that stage's ``stage.toml``. Checks never import the target's code: they ask a
+:class:`~checks.engine.subject.Copy` of it (the ``subject`` fixture) and read the database
+themselves (the ``database`` fixture).
 
 (PYTEST_DONT_REWRITE: the CLI imports this module before pytest starts.)
 """
@@ -12,48 +14,46 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from _pytest.outcomes import Failed
 
 from .commands.common import resolve_target
 from .db.server import Server, SetupError, get_server
 from .db.throwaway import ThrowawayDatabase, create_database, drop_stale
-from .subject.loader import StudentCodeError, describe_exception, import_from_stage, stage_imports, stop_stray_threads
-from .registry import Check, Stage, load_stages, stage_for_path
+from .engine.collector import CHECK, REASON, STAGE, failure_reason
+from .engine.subject import (
+    IMPORT_TIMEOUT,
+    Copy,
+    Launcher,
+    Subject,
+    SubjectFailure,
+    plain_launcher,
+    sandboxed_launcher,
+)
+from .registry import Stage, display_path, load_stages, stage_for_path
 
-CHECK = pytest.StashKey[Check]()
-STAGE = pytest.StashKey[Stage]()
-STAGE_DIR = pytest.StashKey[Path]()
-REASON = "reason"
-TIMEOUT_MESSAGE = "Timeout (>"
+# pytest-timeout only guards the checker itself; the check's own limit is enforced on the subject.
+BACKSTOP = 30.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("checks", "workbook checks")
-    group.addoption(
-        "--target",
-        default="labs",
-        help="folder holding the stage folders to grade: labs (default), solutions, or a path",
-    )
-    group.addoption(
-        "--extra-checks",
-        default=None,
-        help="a folder of instructor-only checks in the same layout (stageNN/stage.toml + test_*.py)",
-    )
-    group.addoption(
-        "--check-timeout",
-        type=float,
-        default=None,
-        help="seconds each check may take (default: the registry's value per check)",
-    )
+    group.addoption("--target", default="labs", help="folder holding the stage folders to grade: labs (default), solutions, or a path")
+    group.addoption("--extra-checks", default=None, help="a folder of instructor-only checks in the same layout (stageNN/stage.toml + test_*.py)")
+    group.addoption("--check-timeout", type=float, default=None, help="seconds each check may take (default: the registry's value per check)")
+    group.addoption("--subject-role", default=None, help="the database role the target's code logs in as (password in $LAB_SUBJECT_PASSWORD); the run's database is made for it")
+    group.addoption("--sandbox", action="store_true", help="run the target's code in a bubblewrap sandbox")
+    group.addoption("--sandbox-hide", action="append", default=[], metavar="PATH", help="a folder the sandbox must not show (repeatable)")
 
 
 def stages_of(config: pytest.Config) -> tuple[Stage, ...]:
     """The workbook's stages, plus the instructor's hidden ones when --extra-checks is given."""
     extra = config.getoption("extra_checks")
     return load_stages() + (load_stages(Path(extra)) if extra else ())
+
+
+def check_timeout(config: pytest.Config, item: pytest.Item) -> float:
+    return config.getoption("check_timeout") or item.stash[CHECK].timeout
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,8 +68,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid} has no entry in {stage.checks_dir / 'stage.toml'}")
         item.stash[CHECK] = check
         item.stash[STAGE] = stage
-        seconds = config.getoption("check_timeout") or check.timeout
-        item.add_marker(pytest.mark.timeout(seconds, method="signal"))
+        item.add_marker(pytest.mark.timeout(check_timeout(config, item) + BACKSTOP, method="signal"))
     items.sort(key=_registry_order)
 
 
@@ -84,24 +83,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     """Attach a one-line, student-readable reason to every failed check."""
     report = yield
     if CHECK in item.stash and report.failed and call.excinfo is not None:
-        stage_dir = item.stash.get(STAGE_DIR, None) or Path.cwd()
-        report.user_properties.append((REASON, failure_reason(call.excinfo.value, stage_dir, item.stash[CHECK])))
+        report.user_properties.append((REASON, failure_reason(call.excinfo.value)))
     return report
-
-
-
-def failure_reason(exc: BaseException, stage_dir: Path, check: Check) -> str:
-    """What went wrong, in one line: the assertion message, the timeout, or the student's error."""
-    if isinstance(exc, Failed):
-        message = str(exc)
-        if message.startswith(TIMEOUT_MESSAGE):
-            seconds = message.removeprefix(TIMEOUT_MESSAGE).split("s", 1)[0]
-            return f"took longer than {seconds} s and was stopped (an endless loop, or waiting on something that never comes?)"
-        return message.strip().splitlines()[0] if message.strip() else "failed"
-    if isinstance(exc, AssertionError):
-        lines = str(exc).strip().splitlines()
-        return lines[0] if lines else "assertion failed"
-    return describe_exception(exc, stage_dir)
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -129,21 +112,36 @@ def lab_server() -> Server:
 
 
 @pytest.fixture(scope="session")
-def run_database(lab_server: Server) -> Iterator[ThrowawayDatabase]:
-    """The throwaway database of this run, emptied before every check."""
+def run_database(request: pytest.FixtureRequest, lab_server: Server) -> Iterator[ThrowawayDatabase]:
+    """The throwaway database of this run, emptied before every check (made for --subject-role)."""
     try:
-        database = create_database(lab_server, purpose="check")
+        database = create_database(lab_server, purpose="check", owner=request.config.getoption("subject_role"))
     except SetupError as exc:
         pytest.exit(str(exc), returncode=2)
     yield database
     database.drop()
 
 
+@pytest.fixture(scope="session")
+def subject_url(request: pytest.FixtureRequest, run_database: ThrowawayDatabase) -> str:
+    """The ``DATABASE_URL`` the target's code gets: the run's database, as --subject-role if given."""
+    role = request.config.getoption("subject_role")
+    return run_database.url_as(role, os.environ.get("LAB_SUBJECT_PASSWORD", "")) if role else run_database.url
+
+
+@pytest.fixture(scope="session")
+def launcher(request: pytest.FixtureRequest) -> Callable[[Path], Launcher]:
+    """How a subject for a stage folder is started: plainly, or in a sandbox (--sandbox)."""
+    if not request.config.getoption("sandbox"):
+        return lambda stage_dir: plain_launcher
+    hide = [Path(path) for path in request.config.getoption("sandbox_hide")]
+    return lambda stage_dir: sandboxed_launcher(stage_dir, hide)
+
+
 @pytest.fixture
-def database(run_database: ThrowawayDatabase, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayDatabase]:
-    """An empty database for one check; ``DATABASE_URL`` points at it while the check runs."""
+def database(run_database: ThrowawayDatabase) -> Iterator[ThrowawayDatabase]:
+    """The check's database, emptied first; the checker's own connections to it close afterwards."""
     run_database.reset()
-    monkeypatch.setenv("DATABASE_URL", run_database.url)
     try:
         yield run_database
     finally:
@@ -159,30 +157,47 @@ def stage(request: pytest.FixtureRequest) -> Stage:
 
 
 @pytest.fixture
-def stage_dir(request: pytest.FixtureRequest, target: Path, stage: Stage) -> Path:
+def stage_dir(target: Path, stage: Stage) -> Path:
     """``<target>/<stage folder>``: where the code under test lives."""
     path = target / stage.folder
-    request.node.stash[STAGE_DIR] = path
     if not path.is_dir():
-        pytest.fail(f"{path} is missing: the target has no folder for stage {stage.id}", pytrace=False)
+        pytest.fail(f"{display_path(path)} is missing: the target has no folder for stage {stage.id}", pytrace=False)
     return path
 
 
+@pytest.fixture(scope="session")
+def subjects() -> Iterator[dict[Path, Subject]]:
+    """One subject per stage folder, started the first time a check of that stage needs it."""
+    started: dict[Path, Subject] = {}
+    yield started
+    for subject in started.values():
+        subject.close()
+
+
 @pytest.fixture
-def load(stage_dir: Path, database: ThrowawayDatabase) -> Iterator[Callable[[str], ModuleType]]:
-    """Import modules of the target's stage folder, fresh and isolated; purged afterwards,
-    and any thread still running them is stopped."""
-    with stage_imports(stage_dir):
-
-        def _load(name: str) -> ModuleType:
-            try:
-                return import_from_stage(name, stage_dir)
-            except StudentCodeError as exc:
-                pytest.fail(str(exc), pytrace=False)
-
-        yield _load
-        stop_stray_threads(stage_dir)
+def subject(
+    request: pytest.FixtureRequest,
+    subjects: dict[Path, Subject],
+    subject_url: str,
+    launcher: Callable[[Path], Launcher],
+    stage: Stage,
+    stage_dir: Path,
+    database: ThrowawayDatabase,
+) -> Iterator[Copy]:
+    """A fresh copy of the target's stage for this check, on the check's (emptied) database."""
+    if stage_dir not in subjects:
+        import_timeout = request.config.getoption("check_timeout") or IMPORT_TIMEOUT
+        subjects[stage_dir] = Subject(
+            stage_dir, subject_url, stage.modules, launcher(stage_dir), import_timeout, display=display_path(stage_dir)
+        ).start()
+        subjects[stage_dir].tables_after_import = database.tables()
+    try:
+        copy = subjects[stage_dir].fork(check_timeout(request.config, request.node))
+    except SubjectFailure as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield copy
+    copy.close()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"checks target: {resolve_target(config.getoption('target'))}; DATABASE_URL {'set' if os.environ.get('DATABASE_URL') else 'unset (embedded PostgreSQL)'}"
+    return f"checks target: {resolve_target(config.getoption('target'))}"

@@ -54,6 +54,7 @@ class Stage:
     folder: str
     checks_dir: Path
     checks: tuple[Check, ...]
+    modules: tuple[str, ...] = ()  # what the subject imports up front, before any check runs
 
     @property
     def hidden(self) -> bool:
@@ -81,7 +82,7 @@ def _read_stage(stage_toml: Path, hidden: bool) -> Stage:
         )
         for entry in data.get("checks", [])
     )
-    return Stage(stage_id, data["title"], data["folder"], stage_toml.parent, checks)
+    return Stage(stage_id, data["title"], data["folder"], stage_toml.parent, checks, tuple(data.get("modules", ())))
 
 
 @cache

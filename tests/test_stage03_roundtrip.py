@@ -2,33 +2,34 @@
 
 import time
 
-from checks.registry import REPO_ROOT
-from checks.stage03.conftest import insert, sample_rows, stored
-from checks.stage03.migrations import Migrations
-from checks.subject.loader import import_from_stage, stage_imports
+from checks.engine.subject import Subject
+from checks.registry import REPO_ROOT, find_stage
+from checks.stage03.conftest import Migrations, insert, sample_rows, stored
 
 STAGE = REPO_ROOT / "solutions" / "03_alembic"
 
 
 def test_reference_chain_round_trips_10000_rows(database):
-    with stage_imports(STAGE):
-        metadata = import_from_stage("app.models", STAGE).User.metadata
-    migrations = Migrations(STAGE, database.url, metadata)
-    baseline = migrations.revisions()[0]
-    migrations.upgrade(baseline)
-    insert(migrations, sample_rows(10_000))
-    original = stored(migrations)
-    assert len(original) == 10_001
+    subject = Subject(STAGE, database.url, find_stage("03").modules).start()
+    try:
+        migrations = Migrations(subject.fork(timeout=300), database.url)
+        baseline = migrations.revisions()[0]
+        migrations.upgrade(baseline)
+        insert(migrations, sample_rows(10_000))
+        original = stored(migrations)
+        assert len(original) == 10_001
 
-    start = time.perf_counter()
-    migrations.upgrade("head")
-    assert stored(migrations) == original
-    assert migrations.execute("SELECT count(*) FROM users WHERE created_at IS NULL OR NOT is_active")[0][0] == 0
-    migrations.downgrade(baseline)
-    assert stored(migrations) == original
-    migrations.upgrade("head")
-    print(f"\nupgrade, downgrade to baseline, upgrade again on {len(original)} rows: {time.perf_counter() - start:.2f} s")
+        start = time.perf_counter()
+        migrations.upgrade("head")
+        assert stored(migrations) == original
+        assert migrations.execute("SELECT count(*) FROM users WHERE created_at IS NULL OR NOT is_active")[0][0] == 0
+        migrations.downgrade(baseline)
+        assert stored(migrations) == original
+        migrations.upgrade("head")
+        print(f"\nupgrade, downgrade to baseline, upgrade again on {len(original)} rows: {time.perf_counter() - start:.2f} s")
 
-    assert stored(migrations) == original
-    assert migrations.drift() == []
-    migrations.engine.dispose()
+        assert stored(migrations) == original
+        assert migrations.drift() == []
+        migrations.engine.dispose()
+    finally:
+        subject.close()

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..db.server import get_server
-from . import COMMANDS
 from ..registry import REPO_ROOT, Stage, find_stage, load_stages
+from . import COMMANDS
 
 EXIT_SETUP = 2
 EXIT_INTERRUPTED = 130

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from ..db.server import get_server
+from ..engine import sandbox
 from ..engine.batch import Batch, Submission, find_submissions
 from ..registry import load_stages
 from ..reporting import exports
@@ -42,6 +43,10 @@ def grade_command(argv: Sequence[str]) -> int:
     parser.add_argument("--wall", type=float, default=600, metavar="S", help="seconds a whole submission may take (default 600)")
     parser.add_argument("--out", type=Path, default=Path("grades"), help="where to write the exports (default grades/)")
     parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks, reported separately")
+    parser.add_argument(
+        "--sandbox", choices=("auto", "require", "off"), default="auto",
+        help="run student code in a bubblewrap sandbox: auto (default: when this machine can), require, off",
+    )
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         raise UsageError(f"{args.submissions} is not a folder of submissions")
@@ -49,7 +54,9 @@ def grade_command(argv: Sequence[str]) -> int:
     extra = args.extra_checks.resolve() if args.extra_checks else None
     hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     everything = list(stages) + hidden
-    batch = Batch(everything, get_server(), args.timeout, args.wall, extra)
+    out = args.out.resolve()
+    hide = [args.submissions.resolve(), out, *([extra] if extra else [])]
+    batch = Batch(everything, get_server(), args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
     submissions = find_submissions(args.submissions, stages)
     progress = Progress(len(submissions))
     interrupted = False

@@ -14,7 +14,13 @@ from ..db.server import SetupError
 from ..engine.runner import Run, run_checks
 from ..reporting import terminal
 from . import COMMANDS
-from .common import EXIT_INTERRUPTED, EXIT_SETUP, add_target_option, prepare, select_stages
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_SETUP,
+    add_target_option,
+    prepare,
+    select_stages,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,8 @@ import sys
 from functools import cache
 
 from ..registry import REPO_ROOT
-from .throwaway import ThrowawayDatabase, create_database
 from .server import SetupError, get_server
+from .throwaway import ThrowawayDatabase, create_database
 
 
 @cache

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 import time
 
-from .throwaway import PREFIX, drop_database, leftover_databases
 from .server import forget_dead_handles, get_server, process_alive
+from .throwaway import PREFIX, drop_database, leftover_databases
 
 
 def main(pid: int) -> None:

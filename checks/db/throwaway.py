@@ -59,6 +59,13 @@ class ThrowawayDatabase:
         self._connections.append(conn)
         return conn
 
+    def tables(self) -> frozenset[str]:
+        """Names of the tables in the public schema."""
+        conn = self.connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+            return frozenset(name for (name,) in cur.fetchall())
+
     def close_connections(self) -> None:
         for conn in self._connections:
             conn.close()

@@ -1,13 +1,13 @@
-"""``grade SUBMISSIONS``: a whole class, each student in a process of their own.
+"""Grading a class: every submission checked by a trusted process, its code run apart from it.
 
-One PostgreSQL server serves the batch. Every submission gets its own database role (allowed
-to create databases, nothing more), so its code can neither read nor drop another student's
-throwaway databases, and its own process, forked from a server process that imported the
-workbook and its libraries before any submission was seen, with a working directory outside
-the submission, so files the student ships (a ``conftest.py``, a ``checks/`` package,
-``sitecustomize.py``, ``.pth`` files, pytest settings) never take part. The child writes its
-results to a file; a child that hangs past the wall limit or dies leaves none, and the
-student gets 0 with the reason.
+For each student the batch makes a private copy of the stage folders (regular files only),
+a database role of the student's own, and a *checker* process: forked from a server process
+that imported the workbook before any submission was seen, it runs the checks (pytest), which
+run the student's code in *subjects* (separate processes, in a sandbox when one is available)
+and never import it themselves. The checker streams one JSON line per finished check to a
+file the student's code cannot reach; the batch accepts only check ids the registry knows and
+statuses it knows, takes points, titles and hints from the registry, and turns anything it
+cannot read into "crashed" for that student alone.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import secrets
+import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -26,17 +27,19 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from psycopg2 import sql
+import psutil
 
+from ..db.roles import StudentRole
 from ..db.server import Server
-from ..db.throwaway import drop_database
 from ..registry import Stage, find_stage
-from .runner import run_checks
 from ..results import CheckResult
+from .runner import run_checks
 
-# Imported once by the process that children are forked from: what every grading run loads.
-PRELOAD = ["checks.engine.runner", "checks.plugin", "checks.subject.http", "fastapi.testclient", "sqlalchemy.orm", "alembic.command", "alembic.autogenerate", "email_validator"]
-LOG_TAIL = 2000
+# Imported once by the process that checkers are forked from: what every grading run loads.
+PRELOAD = ["checks.engine.runner", "checks.plugin", "checks.engine.subject", "sqlalchemy.orm", "psycopg2"]
+STATUSES = frozenset({"passed", "failed"})
+REASON_LIMIT = 300
+COPY_LIMIT = 50 * 1024 * 1024  # bytes of a submission copied for grading; the rest is left out
 
 
 @dataclass
@@ -57,13 +60,36 @@ class Submission:
 def find_labs(folder: Path, stages: Sequence[Stage]) -> Path | None:
     """The folder holding stage folders: ``folder/labs`` (a repo copy) or ``folder`` (bare labs)."""
     for candidate in (folder / "labs", folder):
-        if candidate.is_dir() and any((candidate / stage.folder).is_dir() for stage in stages):
+        if candidate.is_dir() and not candidate.is_symlink() and any((candidate / stage.folder).is_dir() for stage in stages):
             return candidate
     return None
 
 
 def find_submissions(root: Path, stages: Sequence[Stage]) -> list[Submission]:
-    return [Submission(path.name, find_labs(path, stages)) for path in sorted(root.iterdir()) if path.is_dir()]
+    return [Submission(path.name, find_labs(path, stages)) for path in sorted(root.iterdir()) if path.is_dir() and not path.is_symlink()]
+
+
+def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> Path:
+    """Copy the stage folders of ``labs`` to ``destination``: regular files and folders only
+    (a symlink could point at a classmate's work), at most ``COPY_LIMIT`` bytes."""
+    budget = COPY_LIMIT
+    for folder in dict.fromkeys(stage.folder for stage in stages):
+        source = labs / folder
+        if not source.is_dir() or source.is_symlink():
+            continue
+        for path in sorted(source.rglob("*")):
+            relative = path.relative_to(labs)
+            if "__pycache__" in relative.parts or any(p.is_symlink() for p in [path, *path.parents] if p != labs and labs in p.parents):
+                continue
+            mode = path.lstat().st_mode
+            target = destination / relative
+            if stat.S_ISDIR(mode):
+                target.mkdir(parents=True, exist_ok=True)
+            elif stat.S_ISREG(mode) and path.lstat().st_size <= budget:
+                budget -= path.lstat().st_size
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+    return destination
 
 
 def _zero(stages: Sequence[Stage], reason: str) -> list[CheckResult]:
@@ -73,49 +99,43 @@ def _zero(stages: Sequence[Stage], reason: str) -> list[CheckResult]:
     return results
 
 
-class StudentRole:
-    """A login role of its own for one submission: CREATEDB, not superuser."""
+def read_results(results_file: Path, stages: Sequence[Stage], secrets: Sequence[str]) -> dict[str, CheckResult]:
+    """The checker's lines, trusted for nothing but a known check's status and reason: points,
+    titles, hints and hidden flags come from the registry. Secrets never reach a reason."""
+    known = {(check.key, check.hidden): check for stage in stages for check in stage.checks}
+    results: dict[str, CheckResult] = {}
+    for line in results_file.read_text(encoding="utf-8").splitlines():
+        data = json.loads(line)
+        check = known.get((f"{data['stage']}.{data['check']}", bool(data["hidden"])))
+        if check is None or data["status"] not in STATUSES:
+            raise ValueError(f"unexpected result line: {line[:100]}")
+        result = CheckResult.for_check(check)
+        result.status = data["status"]
+        result.reason = scrub(str(data["reason"]), secrets)
+        result.duration = float(data["duration"])
+        results[f"{check.key}.{check.hidden}"] = result
+    return results
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.name = f"labstudent_{secrets.token_hex(4)}"
-        self.password = secrets.token_urlsafe(16)
 
-    def __enter__(self) -> str:
-        self._admin(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(sql.Identifier(self.name), sql.Literal(self.password)))
-        return self.server.url.set(username=self.name, password=self.password).render_as_string(hide_password=False)
-
-    def __exit__(self, *exc: object) -> None:
-        # End the role's sessions first: a killed child may have left a CREATE DATABASE running.
-        role = sql.Literal(self.name)
-        for _ in range(50):
-            if not self._admin(sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {}").format(role)):
-                break
-            time.sleep(0.1)
-        owned = self._admin(sql.SQL("SELECT datname FROM pg_database WHERE datdba = {}::regrole").format(role))
-        for (name,) in owned:
-            drop_database(self.server, name)
-        self._admin(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.name)))
-
-    def _admin(self, query: sql.Composable) -> list:
-        conn = self.server.admin_connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
 
 
 @dataclass
 class Batch:
-    """Grading settings and the processes still running (for a clean Ctrl-C)."""
+    """Grading settings and the checkers still running (for a clean Ctrl-C)."""
 
     stages: Sequence[Stage]
     server: Server
     check_timeout: float | None = None
     wall: float = 600.0
     extra: Path | None = None
+    sandbox: bool = False
+    hide: Sequence[Path] = ()  # folders no student's code may see (the class, the exports, hidden checks)
     running: set[multiprocessing.process.BaseProcess] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: bool = False
@@ -126,18 +146,24 @@ class Batch:
             submission.status = "no gradable work found"
             submission.results = _zero(self.stages, "no gradable work found")
         else:
-            with StudentRole(self.server) as url, tempfile.TemporaryDirectory(prefix="grade-") as workdir:
-                submission.status, submission.results = self._run_child(submission.labs, url, Path(workdir))
+            role = StudentRole(self.server)
+            with role, tempfile.TemporaryDirectory(prefix="grade-") as workdir:
+                work = Path(workdir)
+                work.chmod(0o711)  # a sandbox's user must reach the student's copy inside
+                target = private_copy(submission.labs, self.stages, work / "labs")
+                submission.status, submission.results = self._check(target, role, work)
         submission.seconds = time.monotonic() - start
         return submission
 
-    def _run_child(self, labs: Path, url: str, workdir: Path) -> tuple[str, list[CheckResult]]:
-        results_file, log_file = workdir / "results.json", workdir / "output.log"
+    def _check(self, target: Path, role: StudentRole, work: Path) -> tuple[str, list[CheckResult]]:
+        results_file, log_file = work / "results.jsonl", work / "checker.log"
+        results_file.touch()
+        options = ["--subject-role", role.name, *(["--sandbox"] if self.sandbox else [])]
+        options += [arg for path in self.hide for arg in ("--sandbox-hide", str(path))]
         stage_ids = list(dict.fromkeys(s.id for s in self.stages if not s.hidden))
-        args = (stage_ids, str(labs), self.check_timeout, str(self.extra) if self.extra else None, str(results_file))
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-        env["DATABASE_URL"] = url
-        child = _workers().Process(target=grade_one, args=(args, env, str(workdir), str(log_file)), daemon=True)
+        job = CheckerJob(stage_ids, str(target), self.check_timeout, str(self.extra) if self.extra else None, str(results_file), options)
+        env = dict(os.environ, DATABASE_URL=self.server.url.render_as_string(hide_password=False), LAB_SUBJECT_PASSWORD=role.password)
+        child = _checkers().Process(target=run_checker, args=(job, env, str(work), str(log_file)), daemon=True)
         with self.lock:
             if self.stopping:
                 return "interrupted", _zero(self.stages, "grading was interrupted")
@@ -145,41 +171,63 @@ class Batch:
             self.running.add(child)
         try:
             child.join(self.wall)
-            if child.exitcode is None:
-                kill_group(child)
-                return f"timed out after {self.wall:g} s", _zero(self.stages, f"the whole submission took longer than {self.wall:g} s")
+            timed_out = child.exitcode is None
+            if timed_out:
+                kill_tree(child.pid)
+                child.join()
         finally:
             with self.lock:
                 self.running.discard(child)
-        if results_file.exists():
-            data = json.loads(results_file.read_text(encoding="utf-8"))
-            return "ok", [CheckResult(**{k: v for k, v in r.items() if k != "points"}) for r in data["results"]]
         if self.stopping:
             return "interrupted", _zero(self.stages, "grading was interrupted")
-        tail = _tail(log_file)
-        reason = f"the grading process ended with exit code {child.exitcode} before reporting results"
-        return "crashed", _zero(self.stages, f"{reason}: {tail}" if tail else reason)
+        secrets = [role.password, self.server.url.password or ""]
+        try:
+            found = read_results(results_file, self.stages, secrets)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return "crashed", _zero(self.stages, f"the checker's results could not be read ({type(exc).__name__})")
+        if timed_out:
+            status, missing = f"timed out after {self.wall:g} s", f"not run: the whole submission took longer than {self.wall:g} s"
+        elif child.exitcode != 0:
+            status, missing = "crashed", scrub(f"the checker stopped with exit code {child.exitcode}: {_tail(log_file)}", secrets)
+        else:
+            status, missing = "ok", "not run"
+        results = []
+        for result in _zero(self.stages, missing):
+            results.append(found.get(f"{result.stage}.{result.check}.{result.hidden}", result))
+        if status == "ok" and len(found) < len(results):
+            status = "crashed"
+        return status, results
 
     def stop(self) -> None:
-        """Kill every running child (Ctrl-C)."""
+        """Kill every running checker and what it started (Ctrl-C)."""
         with self.lock:
             self.stopping = True
             for child in list(self.running):
-                kill_group(child)
+                kill_tree(child.pid)
+
+
+@dataclass(frozen=True)
+class CheckerJob:
+    stage_ids: list[str]
+    target: str
+    timeout: float | None
+    extra: str | None
+    results_file: str
+    options: list[str]
 
 
 @cache
-def _workers() -> multiprocessing.context.ForkServerContext:
-    """Children are forked from a server process that has already imported the libraries every
-    grading run needs (about a second per student saved), and nothing of any submission."""
+def _checkers() -> multiprocessing.context.ForkServerContext:
+    """Checkers are forked from a server process that has already imported the libraries every
+    grading run needs, and nothing of any submission."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     return context
 
 
-def grade_one(args: tuple, env: dict[str, str], workdir: str, log_file: str) -> None:
-    """In a forked child: grade one submission in a session of its own, output to ``log_file``."""
-    os.setsid()  # its own process group, so kill_group also ends whatever the student started
+def run_checker(job: CheckerJob, env: dict[str, str], workdir: str, log_file: str) -> None:
+    """In a forked child: check one submission, in a session of its own, output to ``log_file``."""
+    os.setsid()  # its own process group, so kill_tree also ends whatever it started
     log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -187,26 +235,44 @@ def grade_one(args: tuple, env: dict[str, str], workdir: str, log_file: str) -> 
     os.chdir(workdir)
     os.environ.clear()
     os.environ.update(env)
-    stage_ids, target, timeout, extra, results_file = args
-    run = run_checks([find_stage(i) for i in stage_ids], Path(target), timeout=timeout, extra=Path(extra) if extra else None)
-    if run.results:
-        Path(results_file).write_text(json.dumps(run.as_json(Path(target))), encoding="utf-8")
+    lines = open(job.results_file, "a", encoding="utf-8")  # noqa: SIM115 (open until the process ends)
+
+    def record(result: CheckResult, done: int, total: int) -> None:
+        fields = {"stage": result.stage, "check": result.check, "hidden": result.hidden, "status": result.status, "reason": result.reason, "duration": result.duration}
+        lines.write(json.dumps(fields) + "\n")
+        lines.flush()
+
+    run = run_checks(
+        [find_stage(i) for i in job.stage_ids], Path(job.target), timeout=job.timeout,
+        extra=Path(job.extra) if job.extra else None, on_result=record, options=job.options,
+    )
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(0 if run.results and not run.aborted else 3)
 
 
-def kill_group(child: multiprocessing.process.BaseProcess) -> None:
-    for kill in (lambda: os.killpg(child.pid, signal.SIGKILL), child.kill):  # the group, or the child before setsid()
+def kill_tree(pid: int | None) -> None:
+    """Kill a process and every descendant it has, its process group included."""
+    if pid is None:
+        return
+    try:
+        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        family = []
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for process in family:
         try:
-            kill()
-        except ProcessLookupError:
+            process.kill()
+        except psutil.Error:
             pass
-    child.join()
 
 
 def _tail(log_file: Path) -> str:
-    with log_file.open("rb") as log:
-        log.seek(max(0, log_file.stat().st_size - LOG_TAIL))
-        lines = log.read().decode("utf-8", "replace").strip().splitlines()
-    return lines[-1][:300] if lines else ""
+    try:
+        lines = log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][:200] if lines else ""

@@ -6,9 +6,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from _pytest.outcomes import Failed
 
-from ..plugin import CHECK, REASON
+from ..registry import Check, Stage
 from ..results import CheckResult
+from .subject import SubjectFailure
+
+CHECK = pytest.StashKey[Check]()
+STAGE = pytest.StashKey[Stage]()
+REASON = "reason"
+REASON_LIMIT = 300
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What went wrong, in one line of at most 300 characters: the check's message, the
+    target's error (file:line), or the time limit."""
+    if isinstance(exc, (Failed, AssertionError, SubjectFailure)):
+        lines = str(exc).strip().splitlines()
+        reason = lines[0] if lines else "failed"
+    else:  # the checker itself hit something unexpected (a database error, say)
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…"
 
 
 @dataclass(eq=False)  # pytest keeps plugins in sets: they must stay hashable
@@ -44,4 +62,4 @@ class ResultCollector:
 
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+    return lines[-1].strip()[:REASON_LIMIT] if lines else ""

@@ -54,7 +54,14 @@ class _AbortWatcher:
 
 
 def pytest_args(
-    stages: Sequence[Stage], target: Path, *, pattern: str | None, timeout: float | None, verbose: bool, extra: Path | None = None
+    stages: Sequence[Stage],
+    target: Path,
+    *,
+    pattern: str | None,
+    timeout: float | None,
+    verbose: bool,
+    extra: Path | None = None,
+    options: Sequence[str] = (),
 ) -> list[str]:
     """The pytest command line for these stages: the workbook's settings, never the target's."""
     args = [str(stage.checks_dir) for stage in stages]
@@ -69,7 +76,7 @@ def pytest_args(
         args += ["-k", pattern]
     if timeout:
         args += ["--check-timeout", str(timeout)]
-    return args
+    return args + list(options)
 
 
 def run_checks(
@@ -81,12 +88,14 @@ def run_checks(
     verbose: bool = False,
     extra: Path | None = None,
     on_result: Callable[[CheckResult, int, int], None] | None = None,
+    options: Sequence[str] = (),
 ) -> Run:
-    """Run the checks of ``stages`` (and the hidden ones under ``extra``) against ``target``."""
+    """Run the checks of ``stages`` (and the hidden ones under ``extra``) against ``target``;
+    ``options`` are more of the plugin's options (grading's role and sandbox)."""
     collector = ResultCollector(on_result=on_result)
     watcher = _AbortWatcher()
     stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
-    args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra)
+    args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=options)
     buffer = io.StringIO()
     with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
         exit_code = pytest.main(args, plugins=[collector, watcher])

@@ -1,6 +1,11 @@
 """Fixtures shared by the stage 01 checks."""
 
+import socket
+import threading
+
 import pytest
+
+from checks.engine.subject import StudentRaised
 
 REFERENCE_TABLE = """
 CREATE TABLE posts (
@@ -14,28 +19,71 @@ CREATE TABLE posts (
 
 
 @pytest.fixture
-def posts(load):
-    """The target's posts module."""
-    return load("posts")
+def student_conn(subject):
+    """A connection made by the target's own ``connect()`` (in its copy); a plain one made by
+    the checks when ``connect()`` does not work yet, so one unfinished step fails one check."""
+    try:
+        return subject.call("posts:connect")
+    except StudentRaised:
+        return subject.connect()
 
 
 @pytest.fixture
-def conn(database):
-    """A connection to the check's database holding an empty posts table made by the checks,
-    so each CRUD check grades one function and not create_table() too."""
+def conn(database, student_conn):
+    """``student_conn`` on a database holding an empty posts table made by the checks, so each
+    CRUD check grades one function and not create_table() too."""
     connection = database.connect()
     with connection.cursor() as cur:
         cur.execute(REFERENCE_TABLE)
     connection.commit()
-    return connection
+    return student_conn
 
 
-def fetch_all(database, query, params=()):
-    """Rows seen by a second, independent connection."""
-    other = database.connect()
-    try:
-        with other.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        other.close()
+@pytest.fixture
+def fetch_all(database):
+    """Rows seen by a second, independent connection of the checks."""
+
+    def fetch(query, params=()):
+        other = database.connect()
+        try:
+            with other.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall()
+        finally:
+            other.close()
+
+    return fetch
+
+
+@pytest.fixture
+def refusing_server():
+    """A TCP port on loopback that accepts connections and closes them at once, like a server
+    that is not ready yet; ``attempts`` counts how many connections came."""
+
+    class Refusing:
+        attempts = 0
+        url = ""
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    refusing = Refusing()
+    refusing.url = f"postgresql://nobody@127.0.0.1:{listener.getsockname()[1]}/nowhere?connect_timeout=2"
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            refusing.attempts += 1
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield refusing
+    stop.set()
+    thread.join()
+    listener.close()

@@ -1,14 +1,12 @@
 """Stage 01 checks on main.py: the posts API over HTTP."""
 
 import pytest
-from checks.subject.http import app_client
 
 
 @pytest.fixture
-def client(load):
-    """A client for the target's app, started (lifespan included) on the check's database."""
-    with app_client(load("main").app) as client:
-        yield client
+def client(subject):
+    """The target's app (main.py) in the check's copy, started with its lifespan."""
+    return subject.client("main")
 
 
 def _create(client, title="Hello", content="World"):

@@ -1,7 +1,5 @@
 """Stage 02 checks on main.py: the users API over HTTP."""
 
-from .conftest import create
-
 
 def test_ping_answers_pong(client):
     response = client.get("/ping")
@@ -9,19 +7,15 @@ def test_ping_answers_pong(client):
     assert response.json() == {"status": "ok", "message": "pong"}, f"GET /ping answered {response.text[:100]}"
 
 
-def test_create_user_answers_201_with_the_user(client):
-    body = create(client)
+def test_create_user_answers_201_with_the_user(create):
+    body = create()
     assert set(body) == {"id", "email", "username"}, f"the answer should have id, email and username; it has {sorted(body)}"
     assert (body["email"], body["username"]) == ("ada@example.com", "ada") and isinstance(body["id"], int)
 
 
-def test_created_user_is_committed(client, database):
-    create(client)
-    conn = database.connect()
-    with conn.cursor() as cur:
-        cur.execute("SELECT email, username FROM users")
-        rows = cur.fetchall()
-    assert rows == [("ada@example.com", "ada")], "the new user is not in the database: commit the session"
+def test_created_user_is_committed(create, rows):
+    create()
+    assert rows("SELECT email, username FROM users") == [("ada@example.com", "ada")], "the new user is not in the database: commit the session"
 
 
 def test_create_user_validates_the_body(client):
@@ -36,8 +30,8 @@ def test_create_user_validates_the_body(client):
         assert status == 422, f"POST /users with {what} answered {status}, expected 422"
 
 
-def test_duplicate_email_or_username_is_400(client):
-    create(client)
+def test_duplicate_email_or_username_is_400(client, create):
+    create()
     for what, body in {
         "a taken email": {"email": "ada@example.com", "username": "other"},
         "a taken username": {"email": "other@example.com", "username": "ada"},
@@ -48,16 +42,16 @@ def test_duplicate_email_or_username_is_400(client):
     assert len(client.get("/users").json()) == 1, "a refused duplicate must not be saved"
 
 
-def test_list_users_ordered_by_id(client):
-    ids = [create(client, f"user{n}@example.com", f"user{n}")["id"] for n in range(3)]
+def test_list_users_ordered_by_id(client, create):
+    ids = [create(f"user{n}@example.com", f"user{n}")["id"] for n in range(3)]
     client.put(f"/users/{ids[0]}", json={"username": "renamed"})  # an update moves the row on disk
     response = client.get("/users")
     assert response.status_code == 200, f"GET /users answered {response.status_code}"
     assert [user["id"] for user in response.json()] == ids, "GET /users should list every user ordered by id"
 
 
-def test_get_user_finds_one_or_404(client):
-    user = create(client)
+def test_get_user_finds_one_or_404(client, create):
+    user = create()
     response = client.get(f"/users/{user['id']}")
     assert response.status_code == 200 and response.json() == user, f"GET /users/{{id}} answered {response.status_code}"
     missing = client.get(f"/users/{user['id'] + 1000}")
@@ -65,8 +59,8 @@ def test_get_user_finds_one_or_404(client):
     assert missing.json() == {"detail": "User not found"}, f"wrong detail: {missing.text[:100]}"
 
 
-def test_update_changes_only_the_fields_sent(client):
-    user = create(client)
+def test_update_changes_only_the_fields_sent(client, create):
+    user = create()
     response = client.put(f"/users/{user['id']}", json={"username": "lovelace"})
     assert response.status_code == 200, f"PUT answered {response.status_code}, expected 200"
     expected = {"id": user["id"], "email": "ada@example.com", "username": "lovelace"}
@@ -76,9 +70,9 @@ def test_update_changes_only_the_fields_sent(client):
     assert response.json().get("username") == "lovelace", "updating the email changed the username"
 
 
-def test_update_refuses_values_held_by_another_user(client):
-    ada = create(client)
-    bob = create(client, "bob@example.com", "bob")
+def test_update_refuses_values_held_by_another_user(client, create):
+    ada = create()
+    bob = create("bob@example.com", "bob")
     cases = [
         ({"email": "ada@example.com"}, "Email already in use"),
         ({"username": "ada"}, "Username already in use"),
@@ -97,8 +91,8 @@ def test_update_missing_user_is_404(client):
     assert response.json() == {"detail": "User not found"}, f"wrong detail: {response.text[:100]}"
 
 
-def test_delete_answers_204_without_a_body(client):
-    user = create(client)
+def test_delete_answers_204_without_a_body(client, create):
+    user = create()
     response = client.delete(f"/users/{user['id']}")
     assert response.status_code == 204, f"DELETE answered {response.status_code}, expected 204"
     assert response.content == b"", "a 204 answer must have an empty body"

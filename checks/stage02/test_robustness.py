@@ -1,41 +1,24 @@
 """Stage 02 checks that put the API under pressure: leaked sessions, races, absurd ids and text."""
 
-import threading
-
-from .conftest import create
-
 REQUESTS_BEYOND_THE_POOL = 20  # pool_size 5 + max_overflow 10 = 15 connections at most
 
 
-def test_sessions_are_closed_after_each_request(client, engine):
-    engine.pool._timeout = 2  # a leaking app fails in seconds instead of waiting 30 s per request
-    create(client)
+def test_sessions_are_closed_after_each_request(app, client, create):
+    app.set("app.database:engine.pool._timeout", 2)  # a leaking app fails in seconds instead of waiting 30 s per request
+    create()
     for number in range(1, REQUESTS_BEYOND_THE_POOL + 1):
         status = client.get("/users").status_code
         assert status == 200, f"request {number} of {REQUESTS_BEYOND_THE_POOL} answered {status}: connections are not given back"
-    assert engine.pool.checkedout() == 0, f"{engine.pool.checkedout()} connections are still checked out after the requests"
+    checked_out = app.call("app.database:engine.pool.checkedout")
+    assert checked_out == 0, f"{checked_out} connections are still checked out after the requests"
 
 
-def test_concurrent_duplicates_never_500(client):
-    barrier = threading.Barrier(2)
-    statuses = []
-
-    def post(email, username):
-        barrier.wait(timeout=10)
-        try:
-            statuses.append(client.post("/users", json={"email": email, "username": username}).status_code)
-        except Exception:  # the app raised: the client would have seen a 500
-            statuses.append(500)
-
+def test_concurrent_duplicates_never_500(app):
     for round_ in range(3):  # a few rounds make the race likely to show
-        statuses.clear()
         email = f"same{round_}@example.com"
-        threads = [threading.Thread(target=post, args=(email, f"{name}{round_}")) for name in ("first", "second")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=15)
-        assert sorted(statuses) == [201, 400], f"two simultaneous POSTs with one email answered {sorted(statuses)}, expected [201, 400]"
+        requests = [{"method": "POST", "url": "/users", "json": {"email": email, "username": f"{name}{round_}"}} for name in ("first", "second")]
+        statuses = sorted(response.status_code for response in app.http_many("app.main", requests))
+        assert statuses == [201, 400], f"two simultaneous POSTs with one email answered {statuses}, expected [201, 400]"
 
 
 def test_huge_id_is_not_a_server_error(client):
@@ -45,8 +28,8 @@ def test_huge_id_is_not_a_server_error(client):
         assert status in (404, 422), f"{method.upper()} /users/99999999999 answered {status}, expected 404 or 422"
 
 
-def test_control_characters_are_refused(client):
-    user = create(client)
+def test_control_characters_are_refused(client, create):
+    user = create()
     attempts = {
         "POST /users": lambda: client.post("/users", json={"email": "nul@example.com", "username": "nul\x00byte"}),
         f"PUT /users/{user['id']}": lambda: client.put(f"/users/{user['id']}", json={"username": "nul\x00byte"}),

@@ -1,7 +1,5 @@
 """Stage 02 checks on database.py and models.py, read back from PostgreSQL's catalog."""
 
-from checks.subject.http import app_client
-
 COLUMNS = """
 SELECT column_name, data_type, character_maximum_length, is_nullable
 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users'
@@ -15,24 +13,17 @@ GROUP BY a.attname
 """
 
 
-def _rows(database, query):
-    conn = database.connect()
-    with conn.cursor() as cur:
-        cur.execute(query)
-        return cur.fetchall()
+def test_database_module_configures_pool_and_sessions(subject):
+    size = subject.call("app.database:engine.pool.size")
+    assert size == 5, f"pool_size should be 5, it is {size}"
+    assert subject.get("app.database:engine.pool._max_overflow") == 10, "max_overflow should be 10"
+    assert subject.get("app.database:engine.pool._pre_ping"), "pool_pre_ping should be on"
+    autoflush = subject.call("app.database:SessionLocal.kw.get", "autoflush")
+    assert autoflush is False, "SessionLocal should be made with autoflush=False"
 
 
-def test_database_module_configures_pool_and_sessions(load, engine):
-    pool = engine.pool
-    assert pool.size() == 5, f"pool_size should be 5, it is {pool.size()}"
-    assert getattr(pool, "_max_overflow", None) == 10, "max_overflow should be 10"
-    assert getattr(pool, "_pre_ping", False), "pool_pre_ping should be on"
-    factory = load("app.database").SessionLocal
-    assert factory.kw.get("autoflush") is False, "SessionLocal should be made with autoflush=False"
-
-
-def test_users_table_has_the_right_columns(app, database):
-    columns = {name: rest for name, *rest in _rows(database, COLUMNS)}
+def test_users_table_has_the_right_columns(app, rows):
+    columns = {name: rest for name, *rest in rows(COLUMNS)}
     assert set(columns) == {"id", "email", "username"}, f"users should have id, email, username; it has {sorted(columns)}"
     assert columns["id"][0] == "integer", f"users.id should be integer, it is {columns['id'][0]}"
     for name, length in (("email", 255), ("username", 50)):
@@ -43,20 +34,19 @@ def test_users_table_has_the_right_columns(app, database):
         assert nullable == "NO", f"users.{name} should be NOT NULL"
 
 
-def test_email_and_username_are_unique(app, database):
-    unique = {name for name, is_unique in _rows(database, INDEXES) if is_unique}
+def test_email_and_username_are_unique(app, rows):
+    unique = {name for name, is_unique in rows(INDEXES) if is_unique}
     for name in ("email", "username"):
         assert name in unique, f"users.{name} is not unique in the database"
 
 
-def test_email_and_username_are_indexed(app, database):
-    indexed = {name for name, _ in _rows(database, INDEXES)}
+def test_email_and_username_are_indexed(app, rows):
+    indexed = {name for name, _ in rows(INDEXES)}
     for name in ("email", "username"):
         assert name in indexed, f"users.{name} has no index"
 
 
-def test_users_table_is_created_at_startup(load, database, engine):
-    with app_client(load("app.main").app, raise_server_exceptions=False):
-        pass
-    tables = _rows(database, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
-    assert ("users",) in tables, "after the app started there is no users table"
+def test_users_table_is_created_at_startup(subject, database):
+    subject.app("app.main", "start")
+    tables = database.tables() | subject.subject.tables_after_import  # create_all at import counts too
+    assert "users" in tables, "after the app started there is no users table"

@@ -1,74 +1,50 @@
-"""Talking to a target's FastAPI app in-process, without letting a stuck request hang the run."""
+"""The target's FastAPI app, served in-process through Starlette's TestClient (ASGI, no sockets).
+
+Redirects are never followed (a route declared as ``/users/`` answers ``POST /users`` with a
+307, as a real server would). An exception the app raises becomes a 500 answer that carries
+the exception, so the checker can say which line of the target failed.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
-import httpx2
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-REQUEST_LIMIT = 15.0
-SHUTDOWN_GRACE = 5.0
+from .loader import describe_exception
 
 
-class GuardedClient:
-    """A TestClient whose requests run in a helper thread: a request that never finishes
-    (an endless loop in the target) fails the check instead of blocking the whole run."""
+class Apps:
+    """Started clients, one per module holding an ``app``; stopped (lifespan end) on close."""
 
-    def __init__(self, client: TestClient) -> None:
-        self._client = client
+    def __init__(self, stage_dir: Path) -> None:
+        self.stage_dir = stage_dir
+        self.clients: dict[str, TestClient] = {}
 
-    def request(self, method: str, url: str, **kwargs) -> httpx2.Response:
-        outcome: dict = {}
+    def start(self, module: Any, name: str) -> TestClient:
+        if name not in self.clients:
+            client = TestClient(module.app, follow_redirects=False)
+            client.__enter__()  # runs the lifespan's start-up
+            self.clients[name] = client
+        return self.clients[name]
 
-        def send() -> None:
-            try:
-                outcome["response"] = self._client.request(method, url, **kwargs)
-            except BaseException as exc:  # handed to the check's thread below
-                outcome["error"] = exc
+    def stop(self, name: str) -> None:
+        client = self.clients.pop(name, None)
+        if client is not None:
+            client.__exit__(None, None, None)
 
-        worker = threading.Thread(target=send, daemon=True)
-        worker.start()
-        worker.join(REQUEST_LIMIT)
-        if worker.is_alive():
-            pytest.fail(f"{method} {url} took longer than {REQUEST_LIMIT:g} s and was abandoned", pytrace=False)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["response"]
+    def request(self, client: TestClient, method: str, url: str, body: dict) -> dict:
+        try:
+            response = client.request(method, url, json=body.get("json"), content=body.get("content"), headers=body.get("headers"))
+        except Exception as exc:  # the app raised: a real server would answer 500
+            message, where = describe_exception(exc, self.stage_dir)
+            return {"status_code": 500, "headers": {}, "text": "", "exception": {"message": message, "where": where}}
+        return {"status_code": response.status_code, "headers": dict(response.headers), "text": response.text, "exception": None}
 
-    def get(self, url: str, **kwargs) -> httpx2.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs) -> httpx2.Response:
-        return self.request("POST", url, **kwargs)
-
-    def put(self, url: str, **kwargs) -> httpx2.Response:
-        return self.request("PUT", url, **kwargs)
-
-    def delete(self, url: str, **kwargs) -> httpx2.Response:
-        return self.request("DELETE", url, **kwargs)
-
-
-@contextmanager
-def app_client(app: FastAPI, *, raise_server_exceptions: bool = True) -> Iterator[GuardedClient]:
-    """A started client (lifespan included). Server errors raise in the check, so the reason
-    names the target's line. On the way out, a request still running is abandoned."""
-    client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
-    client.__enter__()
-    try:
-        yield GuardedClient(client)
-    finally:
-        closer = threading.Thread(target=_close, args=(client,), daemon=True)
-        closer.start()
-        closer.join(SHUTDOWN_GRACE)
-
-
-def _close(client: TestClient) -> None:
-    try:
-        client.__exit__(None, None, None)
-    except Exception:  # a failing shutdown is the target's problem, reported by its checks
-        pass
+    def request_many(self, client: TestClient, requests: list[dict]) -> list[dict]:
+        """Send the requests at the same time, one thread each."""
+        with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            futures = [pool.submit(self.request, client, r["method"], r["url"], r) for r in requests]
+            return [future.result() for future in futures]

@@ -1,0 +1,470 @@
+"""The checker's side of a subject: start it, fork a copy per check, ask, time out, kill.
+
+A :class:`Subject` is one process (maybe inside a sandbox) that imported one stage of the
+target; it never runs in the checker's process. For each check the checker asks it to fork a
+:class:`Copy`, which starts from the pristine import. Every request to a copy runs against the
+check's deadline: when it passes, the checker asks the copy for its stack (SIGUSR1, printed by
+``faulthandler`` into the subject's log), says where the target's code was stuck, and kills the
+copy; the next check gets a new one. Answers are JSON only; nothing the subject says is trusted
+beyond being the target's answer to a question.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from sqlalchemy.engine import make_url
+
+from ..db.server import CACHE_DIR
+from ..registry import CHECKS_ROOT, REPO_ROOT
+from ..subject.protocol import Channel, decode, encode
+
+IMPORT_TIMEOUT = 20.0
+CONNECT_TIMEOUT = 10.0
+# After this long in one request, look at the copy's stack once a second: a spot where an
+# earlier check already hung ends this one at once instead of after the whole time limit.
+SAMPLE_AFTER = 2.0
+STACK_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
+
+Launcher = Callable[[list[str], dict[str, str], Path, int], subprocess.Popen]
+
+
+class SubjectFailure(Exception):
+    """A check cannot get an answer from the target; the message is the one-line reason."""
+
+
+class CheckTimedOut(SubjectFailure):
+    """The check's time limit passed while the target's code was running."""
+
+
+class StudentRaised(SubjectFailure):
+    """The target's code raised; ``kinds`` names the exception's classes (``module.Name``)."""
+
+    def __init__(self, message: str, kinds: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.kinds = tuple(kinds)
+
+    def is_a(self, kind: str) -> bool:
+        """Whether the exception is an instance of ``kind`` (``"psycopg2.Error"``, ``"ValueError"``)."""
+        short = kind if "." in kind else f"builtins.{kind}"
+        return short in self.kinds or any(k.endswith(f".{kind}") for k in self.kinds)
+
+
+@dataclass(frozen=True)
+class Handle:
+    """An object that stays in the copy (a connection, say), named by its number there."""
+
+    number: int
+    type: str = ""
+
+    def __subject_json__(self) -> dict:
+        return {"$handle": self.number}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An attribute of the target's code, ``"module:attr.path"``, looked up in the copy."""
+
+    target: str
+
+    def __subject_json__(self) -> dict:
+        return {"$ref": self.target}
+
+
+@dataclass
+class Response:
+    """An HTTP answer of the target's app."""
+
+    status_code: int
+    headers: dict[str, str]
+    text: str
+    exception: dict | None = None
+
+    @property
+    def content(self) -> bytes:
+        return self.text.encode()
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.text)
+
+
+def _from_wire(data: dict) -> Handle:
+    return Handle(int(data["$handle"]), str(data.get("$type", "")))
+
+
+def _peer_pid(sock: socket.socket) -> int | None:
+    """The connecting process's pid as this process sees it (Linux), across PID namespaces."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid
+
+
+def plain_launcher(argv: list[str], env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
+    """Run the subject as a child in a session of its own (no sandbox)."""
+    return subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+
+def sandboxed_launcher(stage_dir: Path, hide: Sequence[Path]) -> Launcher:
+    """Run the subject in a sandbox that shows, of the workbook, only ``checks/subject`` and the
+    Alembic environment; of the target, only ``stage_dir`` (a private copy: writable); of the
+    checker, only the subject's socket folder; and nothing of ``hide`` or the server's files."""
+    from . import sandbox
+
+    def launch(argv: list[str], env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
+        workdir.chmod(0o711)  # the sandbox's user must reach the socket; nobody may list the folder
+        read_only = [CHECKS_ROOT / "__init__.py", CHECKS_ROOT / "subject", REPO_ROOT / "alembic", workdir, *socket_folders(env["DATABASE_URL"])]
+        command = sandbox.wrap(
+            argv, env=env, read_only=read_only, writable={stage_dir: stage_dir}, hide=[REPO_ROOT, CACHE_DIR, *hide], cwd=stage_dir
+        )
+        if command.user:
+            os.chown(workdir / "checker.sock", *command.user)
+        return command.popen(stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+    return launch
+
+
+def socket_folders(database_url: str) -> list[Path]:
+    """The folder of a unix-socket ``host`` in a database URL (the embedded server's)."""
+    host = make_url(database_url).query.get("host")
+    hosts = host if isinstance(host, tuple) else (host,)
+    return [Path(h) for h in hosts if h and h.startswith("/")]
+
+
+def subject_env(database_url: str, home: Path) -> dict[str, str]:
+    """A clean environment for the subject: no variable of the checker's is inherited."""
+    return {"DATABASE_URL": database_url, "HOME": str(home), "PATH": os.defpath, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+
+
+@dataclass
+class Subject:
+    """One stage of a target, imported once in a process of its own."""
+
+    stage_dir: Path
+    database_url: str
+    modules: Sequence[str]
+    launcher: Launcher = plain_launcher
+    import_timeout: float = IMPORT_TIMEOUT
+    inside_stage_dir: Path | None = None  # where the stage folder lies as the subject sees it
+    display: str = ""  # the stage folder as the student knows it, to prefix locations with
+    failure: str = ""  # why no check can run (the import hung or the process died)
+    tables_after_import: frozenset[str] = frozenset()  # what importing the stage created (say, create_all at import)
+    stuck_spots: set[str] = field(default_factory=set)
+    _process: subprocess.Popen | None = None
+    _workdir: Path | None = None
+    _listener: socket.socket | None = None
+    _control: Channel | None = None
+    import_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log_file(self) -> Path:
+        return self._workdir / "subject.log"
+
+    def start(self) -> Subject:
+        self._workdir = Path(tempfile.mkdtemp(prefix="labsubject-"))
+        (self._workdir / "home").mkdir()
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self._workdir / "checker.sock"))
+        self._listener.listen(8)
+        stage = self.inside_stage_dir or self.stage_dir
+        argv = [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(CHECKS_ROOT.parent)!r}); from checks.subject.__main__ import main; main()"]
+        argv += ["--socket", str(self._workdir / "checker.sock"), "--stage-dir", str(stage), "--modules", ",".join(self.modules)]
+        argv += ["--alembic-dir", str(REPO_ROOT / "alembic")]
+        log = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self._process = self.launcher(argv, subject_env(self.database_url, self._workdir / "home"), self._workdir, log)
+        finally:
+            os.close(log)
+        deadline = time.monotonic() + self.import_timeout
+        zygote = None
+        try:
+            self._control, zygote = self._accept(deadline)
+            ready = self._receive(self._control, deadline)
+        except CheckTimedOut:
+            spot = self.stack(zygote)
+            self.failure = f"importing the stage did not finish in {self.import_timeout:g} s" + (f", stuck at {self.shown(spot)}" if spot else "")
+            self.close()
+            return self
+        except SubjectFailure as exc:
+            self.failure = str(exc)
+            self.close()
+            return self
+        self.import_errors = {str(k): str(v) for k, v in dict(ready.get("errors") or {}).items()}
+        return self
+
+    def _accept(self, deadline: float) -> tuple[Channel, int | None]:
+        self._listener.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            sock, _ = self._listener.accept()
+        except TimeoutError:
+            if self._process.poll() is not None:
+                raise SubjectFailure(f"the target's process ended (exit code {self._process.returncode}) {self._log_tail()}".strip()) from None
+            raise CheckTimedOut("no answer") from None
+        pid = _peer_pid(sock)
+        channel = Channel(sock)
+        hello = self._receive(channel, deadline)
+        return channel, pid if pid is not None else int(hello.get("pid", 0))
+
+    def _receive(self, channel: Channel, deadline: float) -> dict:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CheckTimedOut("no answer")
+            channel.sock.settimeout(remaining)
+            try:
+                message = channel.receive()
+            except TimeoutError:
+                continue
+            except (OSError, ValueError) as exc:
+                raise SubjectFailure(f"the target's process broke the connection ({type(exc).__name__})") from None
+            if message is None:
+                raise SubjectFailure(f"the target's process ended {self._log_tail()}".strip())
+            return message
+
+    def fork(self, timeout: float) -> Copy:
+        """A fresh copy of the imported stage for one check, with ``timeout`` seconds to finish."""
+        deadline = time.monotonic() + timeout
+        if self.failure:
+            raise SubjectFailure(self.failure)
+        try:
+            self._control.send({"op": "fork"})
+            channel, pid = self._accept(time.monotonic() + CONNECT_TIMEOUT)
+        except (OSError, SubjectFailure) as exc:
+            self.failure = f"the target's process stopped answering ({exc})"
+            raise SubjectFailure(self.failure) from None
+        return Copy(self, channel, pid, deadline, timeout)
+
+    def owns(self, pid: int | None) -> bool:
+        """Whether ``pid`` is a process of this subject (never signal anything else)."""
+        if not pid or self._process is None:
+            return False
+        try:
+            return any(parent.pid == self._process.pid for parent in psutil.Process(pid).parents())
+        except psutil.Error:
+            return False
+
+    def stack(self, pid: int | None) -> str | None:
+        """Where in the target's code ``pid`` is now: ``file:line in function``, innermost first."""
+        if pid is None or not (pid == self._process.pid or self.owns(pid)):
+            return None
+        start = self.log_file.stat().st_size
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            return None
+        text, waited = "", 0.0
+        while waited < 1.0:
+            time.sleep(0.05)
+            waited += 0.05
+            with self.log_file.open("rb") as log:
+                log.seek(start)
+                text = log.read().decode("utf-8", "replace")
+            if "File " in text and text.endswith("\n"):
+                time.sleep(0.05)  # every thread's stack is written in one go; let it finish
+                break
+        stage = str(self.inside_stage_dir or self.stage_dir.resolve()) + os.sep
+        for line in text.splitlines():
+            match = STACK_LINE.match(line)
+            if match and match["file"].startswith(stage):
+                return f"{match['file'].removeprefix(stage)}:{match['line']} in {match['function']}"
+        return None
+
+    def shown(self, location: str) -> str:
+        """A location relative to the stage folder (``posts.py:26 in f``) as the student finds it."""
+        return f"{self.display}/{location}" if self.display else location
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return f"({lines[-1][:200]})" if lines else ""
+
+    def close(self) -> None:
+        """Kill the subject and everything it started; remove its folder."""
+        if self._process is not None:
+            kill_tree(self._process)
+        for channel in (self._control,):
+            if channel is not None:
+                channel.close()
+        if self._listener is not None:
+            self._listener.close()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._control = self._listener = None
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """Kill a process, its session and every descendant it still has."""
+    try:
+        family = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        family = []
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for child in family:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    process.kill()
+    process.wait()
+
+
+class Copy:
+    """One check's copy of the target: requests, each answered before the check's deadline."""
+
+    def __init__(self, subject: Subject, channel: Channel, pid: int | None, deadline: float, timeout: float) -> None:
+        self.subject = subject
+        self.channel = channel
+        self.pid = pid
+        self.deadline = deadline
+        self.timeout = timeout
+
+    def request(self, op: str, **fields: Any) -> Any:
+        """Send one request and decode the answer, or raise a :class:`SubjectFailure`."""
+        started = time.monotonic()
+        try:
+            self.channel.send({"op": op, **{key: encode(value) for key, value in fields.items()}})
+        except OSError:
+            raise SubjectFailure(f"the target's process ended {self.subject._log_tail()}".strip()) from None
+        while True:
+            now = time.monotonic()
+            if now >= self.deadline:
+                self._timed_out(f"took longer than {self.timeout:g} s and was stopped")
+            sampling = bool(self.subject.stuck_spots) and now - started >= SAMPLE_AFTER
+            if sampling:
+                spot = self.subject.stack(self.pid)
+                if spot in self.subject.stuck_spots:
+                    self._timed_out("was stopped: it hung in the same place as an earlier check", spot)
+            if sampling:
+                until = now + 1.0
+            else:
+                until = started + SAMPLE_AFTER if self.subject.stuck_spots else self.deadline
+            try:
+                answer = self.subject._receive(self.channel, min(self.deadline, until))
+                break
+            except CheckTimedOut:
+                continue
+        if "error" in answer:
+            raise self._error(answer["error"])
+        return decode(answer.get("ok"), lambda data: _from_wire(data) if "$handle" in data else data)
+
+    def _timed_out(self, message: str, spot: str | None = None) -> None:
+        spot = spot or self.subject.stack(self.pid)
+        if spot:
+            self.subject.stuck_spots.add(spot)
+            message += f" (stuck at {self.subject.shown(spot)}: an endless loop, or waiting on something that never comes?)"
+        else:
+            message += " (an endless loop, or waiting on something that never comes?)"
+        self.close()
+        raise CheckTimedOut(message)
+
+    def _error(self, error: dict) -> SubjectFailure:
+        message, where = str(error.get("message", "failed")), error.get("where")
+        text = f"{self.subject.shown(where)}: {message}" if where else message
+        if error.get("import"):
+            text = self.subject.shown(message)
+        if error.get("harness"):
+            return SubjectFailure(f"the checks could not ask the target: {text}")
+        return StudentRaised(text, error.get("kinds") or ())
+
+    # -- the requests the checks use ---------------------------------------------------------
+    def call(self, target: str | Handle, *args: Any, **kwargs: Any) -> Any:
+        return self.request("call", target=target, args=list(args), kwargs=kwargs)
+
+    def method(self, handle: Handle, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a method of an object kept in the copy."""
+        attribute = self.request("call", target="builtins:getattr", args=[handle, name])
+        return self.call(attribute, *args, **kwargs)
+
+    def get(self, target: str) -> Any:
+        return self.request("get", target=target)
+
+    def set(self, target: str, value: Any) -> None:
+        """Set an attribute of the target's code in this copy (``"module:attr.path"``)."""
+        self.request("set", target=target, value=value)
+
+    def connect(self) -> Handle:
+        """A plain psycopg2 connection to the check's database, made in the copy."""
+        return self.request("connect")
+
+    def sql(self, connection: Handle, query: str, params: Sequence | None = None) -> list | None:
+        return self.request("sql", handle=connection.number, sql=query, params=list(params) if params else None)
+
+    def spy(self, target: str) -> None:
+        self.request("spy", target=target)
+
+    def spied(self, target: str) -> int:
+        return self.request("spied", target=target)
+
+    def alembic(self, action: str, revision: str | None = None) -> Any:
+        return self.request("alembic", action=action, revision=revision)
+
+    def app(self, module: str, action: str) -> None:
+        self.request("app", module=module, action=action)
+
+    def http(self, module: str, method: str, url: str, **body: Any) -> Response:
+        return Response(**self.request("http", module=module, method=method, url=url, **body))
+
+    def http_many(self, module: str, requests: list[dict]) -> list[Response]:
+        return [Response(**answer) for answer in self.request("http_many", module=module, requests=requests)]
+
+    def client(self, module: str, *, raise_server_exceptions: bool = True) -> AppClient:
+        return AppClient(self, module, raise_server_exceptions)
+
+    def close(self) -> None:
+        self.channel.close()
+        if self.subject.owns(self.pid):
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@dataclass
+class AppClient:
+    """The target's app in a copy, used like Starlette's TestClient: an exception in the app
+    fails the check with the target's line, unless ``raise_server_exceptions`` is off (then
+    it is the 500 a real server would answer)."""
+
+    copy: Copy
+    module: str
+    raise_server_exceptions: bool = True
+
+    def request(self, method: str, url: str, **body: Any) -> Response:
+        response = self.copy.http(self.module, method, url, **body)
+        if response.exception and self.raise_server_exceptions:
+            where, message = response.exception.get("where"), response.exception.get("message", "")
+            raise StudentRaised(f"{self.copy.subject.shown(where)}: {message}" if where else message)
+        return response
+
+    def get(self, url: str, **body: Any) -> Response:
+        return self.request("GET", url, **body)
+
+    def post(self, url: str, **body: Any) -> Response:
+        return self.request("POST", url, **body)
+
+    def put(self, url: str, **body: Any) -> Response:
+        return self.request("PUT", url, **body)
+
+    def delete(self, url: str, **body: Any) -> Response:
+        return self.request("DELETE", url, **body)

@@ -1,0 +1,67 @@
+"""``python -m checks.subject``: import a target's stage once, then serve each check in a fresh copy.
+
+The process (the *zygote*) connects to the checker's unix socket, imports the stage's modules
+(the checker limits how long that may take), reports what failed to import, and then waits.
+For every check the checker asks it to fork: the copy starts from the pristine import,
+connects to the socket again, and answers requests (see :mod:`.server`) until the checker
+closes the connection or kills it. Nothing here decides a grade; the checker does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from .loader import StudentCodeError, import_from_stage
+from .protocol import Channel
+from .server import serve
+
+
+def connect(path: str) -> Channel:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    channel = Channel(sock)
+    channel.send({"pid": os.getpid()})
+    return channel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m checks.subject")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--stage-dir", required=True, type=Path)
+    parser.add_argument("--modules", default="", help="comma-separated modules to import up front")
+    parser.add_argument("--alembic-dir", type=Path)
+    args = parser.parse_args()
+    # SIGUSR1 prints every thread's stack to stderr (a log the checker reads): where a check hung.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    stage_dir = args.stage_dir.resolve()
+    control = connect(args.socket)
+    sys.path.insert(0, str(stage_dir))
+    errors: dict[str, str] = {}
+    for name in filter(None, args.modules.split(",")):
+        try:
+            import_from_stage(name, stage_dir)
+        except StudentCodeError as exc:
+            errors[name] = str(exc)
+    control.send({"ready": True, "errors": errors})
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # copies are reaped by the kernel
+    while (message := control.receive()) is not None:
+        if message.get("op") != "fork":
+            continue
+        if os.fork() == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            control.close()
+            try:
+                serve(connect(args.socket), stage_dir, errors, args.alembic_dir)
+            finally:
+                os._exit(0)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
