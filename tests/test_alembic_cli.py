@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from checks.registry import REPO_ROOT
 
 ALEMBIC = str(Path(sys.executable).with_name("alembic"))

@@ -14,8 +14,6 @@ import pytest
 
 from checks.registry import REPO_ROOT, find_stage
 
-from .variants import checks_env, run_cli, sigint_not_ignored
-
 FULL = find_stage("01").max_points
 STAGE = "01_psycopg2"
 POSTS = f"{STAGE}/posts.py"
@@ -121,7 +119,7 @@ def build_class(root):
 
 
 @pytest.fixture(scope="module")
-def graded_class(tmp_path_factory):
+def graded_class(tmp_path_factory, run_cli):
     root = tmp_path_factory.mktemp("class")
     submissions, out = root / "submissions", root / "grades"
     submissions.mkdir()
@@ -167,7 +165,7 @@ def test_failures_say_why(graded_class):
     assert "exit code 3" in crashed["tests"][0]["output"]
 
 
-def test_extra_checks_are_reported_separately(tmp_path):
+def test_extra_checks_are_reported_separately(tmp_path, run_cli):
     extra = tmp_path / "hidden" / "stage01"
     extra.mkdir(parents=True)
     (extra / "__init__.py").write_text("")
@@ -191,7 +189,7 @@ def test_extra_checks_are_reported_separately(tmp_path):
     assert [t["visibility"] for t in tests].count("after_published") == 1
 
 
-def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path):
+def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, checks_env, sigint_not_ignored):
     submissions, reached = tmp_path / "subs", tmp_path / "reached"
     for n in range(2):  # graded first (--jobs 1, by name), then the batch gets stuck on a student that hangs
         shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / f"a{n}" / STAGE)
@@ -226,7 +224,7 @@ def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path):
     assert started.returncode == 0
 
 
-def test_gradescope_bundle_has_what_gradescope_runs(tmp_path):
+def test_gradescope_bundle_has_what_gradescope_runs(tmp_path, run_cli):
     proc = run_cli("gradescope-bundle", "--out", str(tmp_path / "autograder.zip"))
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(tmp_path / "autograder.zip") as bundle:
@@ -237,7 +235,7 @@ def test_gradescope_bundle_has_what_gradescope_runs(tmp_path):
     assert not any("__pycache__" in name for name in names)
 
 
-def test_gradescope_run_autograder_dry_run(tmp_path):
+def test_gradescope_run_autograder_dry_run(tmp_path, checks_env, run_cli):
     with zipfile.ZipFile(run_cli("gradescope-bundle", "--out", str(tmp_path / "a.zip")) and tmp_path / "a.zip") as bundle:
         bundle.extractall(tmp_path / "source")
     (tmp_path / "source" / "run_autograder").chmod(0o755)
