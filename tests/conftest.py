@@ -2,16 +2,22 @@
 
 A *variant* is a copy of one stage of ``solutions/`` with a few edits: a typical mistake that
 must fail a named check, or another correct style that must pass every check.
+
+The starter is always the one committed in git (the ``starter`` fixture), never the working copy
+of ``labs/``: a student's finished workbook proves its checks against the same starter as a
+fresh clone.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +94,9 @@ def graded(run_checks) -> Callable[[str, str], dict[str, Result]]:
 
 @pytest.fixture
 def make_target(tmp_path: Path) -> Callable[..., Path]:
-    """``make_target(stage, *, base="solutions", replace=None, files=None, delete=())``: a target
-    under ``tmp_path`` holding a copy of ``base``'s stage folder with edits applied.
+    """``make_target(stage, *, base=solutions, replace=None, files=None, delete=())``: a target
+    under ``tmp_path`` holding a copy of ``base``'s stage folder with edits applied (``base`` is a
+    folder of stages: for the starter, pass the ``starter`` fixture, not ``labs/``).
 
     ``replace`` maps a file to (old, new) pairs; each ``old`` must occur in the file, so a
     variant breaks loudly when the solution it edits changes.
@@ -98,19 +105,19 @@ def make_target(tmp_path: Path) -> Callable[..., Path]:
     def build(
         stage: str,
         *,
-        base: str = "solutions",
+        base: Path = REPO_ROOT / "solutions",
         replace: dict[str, list[tuple[str, str]]] | None = None,
         files: dict[str, str] | None = None,
         delete: list[str] = (),
     ) -> Path:
         folder = find_stage(stage).folder
         target = tmp_path / "target"
-        shutil.copytree(REPO_ROOT / base / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(base / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
         for name, pairs in (replace or {}).items():
             path = target / folder / name
             text = path.read_text(encoding="utf-8")
             for old, new in pairs:
-                assert old in text, f"variant edit not applicable: {old!r} is not in {base}/{folder}/{name}"
+                assert old in text, f"variant edit not applicable: {old!r} is not in {base.name}/{folder}/{name}"
                 text = text.replace(old, new)
             path.write_text(text, encoding="utf-8")
         for name, text in (files or {}).items():
@@ -133,3 +140,37 @@ def sigint_not_ignored() -> Callable[[], None]:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     return restore
+
+
+@pytest.fixture(scope="session")
+def starter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The starter as committed (``git archive HEAD labs``), in a folder of its own, made once per
+    session; skips the test when the workbook is not a git checkout."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    try:
+        top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+        if Path(top).resolve() != REPO_ROOT:
+            raise FileNotFoundError(top)
+        archive = subprocess.run([*git, "archive", "--format=tar", "HEAD", "labs"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("the starter is read from git (HEAD:labs) and this workbook is not a git checkout")
+    folder = tmp_path_factory.mktemp("starter")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "labs"
+
+
+@pytest.fixture
+def workbook_clone(tmp_path: Path, starter: Path) -> Path:
+    """A git clone of the workbook whose ``labs/`` is the committed starter, with the working
+    tree's autograder and tests (committed or not) committed on top."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    for name in ("checks", "tests"):
+        shutil.rmtree(clone / name)
+        shutil.copytree(REPO_ROOT / name, clone / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy2(REPO_ROOT / name, clone / name)
+    subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "wip", "--allow-empty"], check=True)
+    return clone

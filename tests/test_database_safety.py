@@ -86,8 +86,8 @@ def test_embedded_server_is_used_when_database_url_is_unset(checks_env):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_starter_run_lists_failures_with_hints_and_no_traceback(run_cli):
-    proc = run_cli("01")
+def test_starter_run_lists_failures_with_hints_and_no_traceback(run_cli, starter):
+    proc = run_cli("01", "--target", str(starter))
     assert proc.returncode == 1
     assert "✗" in proc.stdout and "hint: " in proc.stdout and "README" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr

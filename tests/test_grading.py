@@ -60,11 +60,11 @@ def _solution_with(prefix="", replace=()):
     return text.replace(future, future + prefix, 1)
 
 
-def build_class(root):
+def build_class(root, starter):
     """~20 students: the expected stage 01 points and status of each."""
-    def bare(name, base="solutions", files=None):
+    def bare(name, base=REPO_ROOT / "solutions", files=None):
         folder = root / name
-        shutil.copytree(REPO_ROOT / base / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(base / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
         for relative, text in (files or {}).items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_text(text)
@@ -74,7 +74,7 @@ def build_class(root):
     for n in range(3):
         bare(f"solution_{n}")
         expected[f"solution_{n}"] = (FULL, "ok")
-        bare(f"starter_{n}", "labs")
+        bare(f"starter_{n}", starter)
         expected[f"starter_{n}"] = (0, "ok")
     repo_copy = root / "repo_copy"
     shutil.copytree(REPO_ROOT / "solutions" / STAGE, repo_copy / "labs" / STAGE)
@@ -103,27 +103,27 @@ def build_class(root):
     bare("drops_its_table", files={POSTS: drops_table})
     expected["drops_its_table"] = (FULL - 4, "ok")  # delete_post and DELETE /posts
     tamper = root / "tamper_conftest"
-    bare("tamper_conftest", "labs", files={"conftest.py": CONFTEST_THAT_PASSES_EVERYTHING, f"{STAGE}/conftest.py": CONFTEST_THAT_PASSES_EVERYTHING})
+    bare("tamper_conftest", starter, files={"conftest.py": CONFTEST_THAT_PASSES_EVERYTHING, f"{STAGE}/conftest.py": CONFTEST_THAT_PASSES_EVERYTHING})
     (tamper.parent / "tamper_conftest" / "tests").mkdir()
     (tamper / "tests" / "conftest.py").write_text(CONFTEST_THAT_PASSES_EVERYTHING)
     expected["tamper_conftest"] = (0, "ok")
-    bare("tamper_checks_package", "labs", files={"checks/__init__.py": "", "checks/__main__.py": FAKE_CLI, "checks/cli.py": FAKE_CLI,
+    bare("tamper_checks_package", starter, files={"checks/__init__.py": "", "checks/__main__.py": FAKE_CLI, "checks/cli.py": FAKE_CLI,
                                                   f"{STAGE}/checks/__init__.py": "", f"{STAGE}/checks/cli.py": FAKE_CLI})
     expected["tamper_checks_package"] = (0, "ok")
-    bare("tamper_startup_files", "labs", files={f"{STAGE}/sitecustomize.py": CONFTEST_THAT_PASSES_EVERYTHING, "sitecustomize.py": "raise SystemExit(0)\n",
+    bare("tamper_startup_files", starter, files={f"{STAGE}/sitecustomize.py": CONFTEST_THAT_PASSES_EVERYTHING, "sitecustomize.py": "raise SystemExit(0)\n",
                                                  f"{STAGE}/usercustomize.py": "raise SystemExit(0)\n", f"{STAGE}/evil.pth": "import os; os._exit(0)\n"})
     expected["tamper_startup_files"] = (0, "ok")
-    bare("tamper_pytest_settings", "labs", files={**PYTEST_SETTINGS, **{f"{STAGE}/{k}": v for k, v in PYTEST_SETTINGS.items()}})
+    bare("tamper_pytest_settings", starter, files={**PYTEST_SETTINGS, **{f"{STAGE}/{k}": v for k, v in PYTEST_SETTINGS.items()}})
     expected["tamper_pytest_settings"] = (0, "ok")
     return expected
 
 
 @pytest.fixture(scope="module")
-def graded_class(tmp_path_factory, run_cli):
+def graded_class(tmp_path_factory, run_cli, starter):
     root = tmp_path_factory.mktemp("class")
     submissions, out = root / "submissions", root / "grades"
     submissions.mkdir()
-    expected = build_class(submissions)
+    expected = build_class(submissions, starter)
     proc = run_cli("grade", str(submissions), "--stage", "01", "--timeout", "5", "--wall", "45", "--out", str(out), timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return expected, out, proc

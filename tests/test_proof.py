@@ -1,4 +1,4 @@
-"""Every check is proven: it passes on solutions/ and fails on the untouched labs/ starter."""
+"""Every check is proven: it passes on solutions/ and fails on the starter as committed in labs/."""
 
 import pytest
 
@@ -14,7 +14,7 @@ def test_check_passes_on_solution(check, graded):
 
 
 @pytest.mark.parametrize("check", CHECKS)
-def test_check_fails_on_starter(check, graded):
-    result = graded("labs", check.stage)[check.id]
+def test_check_fails_on_starter(check, graded, starter):
+    result = graded(str(starter), check.stage)[check.id]
     assert result.status == "failed", "the untouched starter passes this check, so it proves nothing"
     assert result.reason, "a failing check must say why"

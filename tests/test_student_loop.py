@@ -49,45 +49,34 @@ def test_a_reader_that_leaves_early_gets_no_traceback(checks_env):
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
 
 
-def test_list_shows_status_and_next_step(run_cli):
-    proc = run_cli("list", "--target", "labs")
+def test_list_shows_status_and_next_step(run_cli, starter):
+    proc = run_cli("list", "--target", str(starter))
     assert proc.returncode == 1
     assert "not started" in proc.stdout and "Next: stage 01" in proc.stdout and "README step" in proc.stdout
 
 
-def test_hint_prints_the_first_hint_when_not_interactive(run_cli):
-    proc = run_cli("hint", "02")
+def test_hint_prints_the_first_hint_when_not_interactive(run_cli, starter):
+    proc = run_cli("hint", "02", "--target", str(starter))
     count = len(find_stage("02").checks)
     assert f"[1/{count}]" in proc.stdout and "README step 1" in proc.stdout and f"[2/{count}]" not in proc.stdout
 
 
-def _clone(tmp_path):
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
-    for path in (REPO_ROOT / "checks", REPO_ROOT / "labs"):  # the working tree, committed or not
-        shutil.rmtree(clone / path.name)
-        shutil.copytree(path, clone / path.name, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "wip", "--allow-empty"], check=True)
-    return clone
-
-
-def test_reset_restores_the_starter_and_keeps_a_backup(tmp_path, checks_env):
-    clone = _clone(tmp_path)
+def test_reset_restores_the_starter_and_keeps_a_backup(workbook_clone, checks_env, starter):
+    clone = workbook_clone
     posts = clone / "labs" / "01_psycopg2" / "posts.py"
     posts.write_text("# my work\n")
     (posts.parent / "notes.txt").write_text("mine")
     proc = subprocess.run([sys.executable, "-m", "checks", "reset", "01", "--yes"], cwd=clone, env=checks_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert posts.read_text() == (REPO_ROOT / "labs" / "01_psycopg2" / "posts.py").read_text()
+    assert posts.read_text() == (starter / "01_psycopg2" / "posts.py").read_text()
     assert not (posts.parent / "notes.txt").exists()
     (backup,) = (clone / "backups").iterdir()
     assert backup.name.startswith("01_psycopg2-") and (backup / "posts.py").read_text() == "# my work\n"
     assert str(backup.relative_to(clone)) in proc.stdout
 
 
-def test_reset_asks_first(tmp_path, checks_env):
-    clone = _clone(tmp_path)
+def test_reset_asks_first(workbook_clone, checks_env):
+    clone = workbook_clone
     proc = subprocess.run([sys.executable, "-m", "checks", "reset", "01"], cwd=clone, env=checks_env(), input="n\n", capture_output=True, text=True)
     assert proc.returncode == 1 and "Nothing changed" in proc.stdout
     assert not (clone / "backups").exists()
