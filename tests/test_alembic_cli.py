@@ -1,17 +1,17 @@
 """`alembic` from the workbook root works as the stage 03 README says, against DATABASE_URL."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-
 
 from checks.registry import REPO_ROOT
 
 ALEMBIC = str(Path(sys.executable).with_name("alembic"))
 
 
-def alembic(*args, url):
-    return subprocess.run([ALEMBIC, *args], cwd=REPO_ROOT, env={"PATH": str(Path(sys.executable).parent), "DATABASE_URL": url},
+def alembic(*args, url, cwd=REPO_ROOT):
+    return subprocess.run([ALEMBIC, *args], cwd=cwd, env={"PATH": str(Path(sys.executable).parent), "DATABASE_URL": url},
                           capture_output=True, text=True, timeout=120)
 
 
@@ -32,8 +32,12 @@ def test_reference_chain_upgrades_and_downgrades_from_the_root(database):
     assert tables(database) == ["alembic_version"]
 
 
-def test_students_chain_is_the_default(database):
-    current = alembic("heads", url=database.url)
+def test_students_chain_is_the_default(database, starter, tmp_path):
+    """In a workbook holding the committed starter, the default chain (labs/03_alembic) is empty."""
+    shutil.copy2(REPO_ROOT / "alembic.ini", tmp_path)
+    shutil.copytree(REPO_ROOT / "alembic", tmp_path / "alembic")
+    shutil.copytree(starter, tmp_path / "labs")
+    current = alembic("heads", url=database.url, cwd=tmp_path)
     assert current.returncode == 0 and current.stdout.strip() == "", "labs/03_alembic/versions starts empty"
 
 

@@ -5,11 +5,9 @@ import sys
 
 import pytest
 
+from checks.db.server import get_server
 from checks.db.throwaway import PREFIX, leftover_databases
 from checks.registry import REPO_ROOT
-from checks.db.server import get_server
-
-from .variants import checks_env, run_cli
 
 
 def _snapshot(conn) -> list:
@@ -28,7 +26,7 @@ def _run_leaving_nothing(*args: str, env: dict[str, str]) -> subprocess.Complete
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
-def test_existing_database_is_unchanged_and_no_throwaway_database_is_left(database):
+def test_existing_database_is_unchanged_and_no_throwaway_database_is_left(database, checks_env):
     conn = database.connect()
     with conn.cursor() as cur:  # the student's own data, in a table named like the lab's
         cur.execute("CREATE TABLE posts (id serial PRIMARY KEY, title text, content text, published boolean)")
@@ -51,22 +49,22 @@ def _assert_one_clear_line(proc, *phrases):
         assert phrase in lines[0]
 
 
-def test_unreachable_server_is_one_clear_line():
+def test_unreachable_server_is_one_clear_line(checks_env, run_cli):
     proc = run_cli("01", env=checks_env(DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere"))
     _assert_one_clear_line(proc, "cannot connect", "127.0.0.1")
 
 
-def test_wrong_database_name_says_to_check_the_url():
+def test_wrong_database_name_says_to_check_the_url(checks_env, run_cli):
     url = get_server().url.set(database="no_such_database_here").render_as_string(hide_password=False)
     _assert_one_clear_line(run_cli("01", env=checks_env(DATABASE_URL=url)), "does not exist", "check the user name, password and database name")
 
 
 @pytest.mark.parametrize("url", ["not a url", "mysql://root@localhost/db", "postgresql://user@host:notaport/db"])
-def test_malformed_url_is_one_clear_line(url):
+def test_malformed_url_is_one_clear_line(url, checks_env, run_cli):
     _assert_one_clear_line(run_cli("01", env=checks_env(DATABASE_URL=url)), "DATABASE_URL")
 
 
-def test_role_that_may_not_create_databases_is_one_clear_line(database):
+def test_role_that_may_not_create_databases_is_one_clear_line(database, checks_env, run_cli):
     admin = get_server().admin_connect()
     with admin.cursor() as cur:
         cur.execute("DROP ROLE IF EXISTS lab_no_createdb")
@@ -81,20 +79,20 @@ def test_role_that_may_not_create_databases_is_one_clear_line(database):
         admin.close()
 
 
-def test_embedded_server_is_used_when_database_url_is_unset():
+def test_embedded_server_is_used_when_database_url_is_unset(checks_env):
     env = checks_env()
     del env["DATABASE_URL"]
     proc = _run_leaving_nothing("01", "--target", "solutions", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_starter_run_lists_failures_with_hints_and_no_traceback():
-    proc = run_cli("01")
+def test_starter_run_lists_failures_with_hints_and_no_traceback(run_cli, starter):
+    proc = run_cli("01", "--target", str(starter))
     assert proc.returncode == 1
     assert "✗" in proc.stdout and "hint: " in proc.stdout and "README" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_unknown_stage_lists_valid_ones():
+def test_unknown_stage_lists_valid_ones(run_cli):
     proc = run_cli("7")
     _assert_one_clear_line(proc, "unknown stage", "01", "02", "03")

@@ -14,8 +14,6 @@ import pytest
 
 from checks.registry import REPO_ROOT, find_stage
 
-from .variants import checks_env, run_cli, sigint_not_ignored
-
 FULL = find_stage("01").max_points
 STAGE = "01_psycopg2"
 POSTS = f"{STAGE}/posts.py"
@@ -62,11 +60,11 @@ def _solution_with(prefix="", replace=()):
     return text.replace(future, future + prefix, 1)
 
 
-def build_class(root):
+def build_class(root, starter):
     """~20 students: the expected stage 01 points and status of each."""
-    def bare(name, base="solutions", files=None):
+    def bare(name, base=REPO_ROOT / "solutions", files=None):
         folder = root / name
-        shutil.copytree(REPO_ROOT / base / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(base / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
         for relative, text in (files or {}).items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_text(text)
@@ -76,7 +74,7 @@ def build_class(root):
     for n in range(3):
         bare(f"solution_{n}")
         expected[f"solution_{n}"] = (FULL, "ok")
-        bare(f"starter_{n}", "labs")
+        bare(f"starter_{n}", starter)
         expected[f"starter_{n}"] = (0, "ok")
     repo_copy = root / "repo_copy"
     shutil.copytree(REPO_ROOT / "solutions" / STAGE, repo_copy / "labs" / STAGE)
@@ -105,27 +103,27 @@ def build_class(root):
     bare("drops_its_table", files={POSTS: drops_table})
     expected["drops_its_table"] = (FULL - 4, "ok")  # delete_post and DELETE /posts
     tamper = root / "tamper_conftest"
-    bare("tamper_conftest", "labs", files={"conftest.py": CONFTEST_THAT_PASSES_EVERYTHING, f"{STAGE}/conftest.py": CONFTEST_THAT_PASSES_EVERYTHING})
+    bare("tamper_conftest", starter, files={"conftest.py": CONFTEST_THAT_PASSES_EVERYTHING, f"{STAGE}/conftest.py": CONFTEST_THAT_PASSES_EVERYTHING})
     (tamper.parent / "tamper_conftest" / "tests").mkdir()
     (tamper / "tests" / "conftest.py").write_text(CONFTEST_THAT_PASSES_EVERYTHING)
     expected["tamper_conftest"] = (0, "ok")
-    bare("tamper_checks_package", "labs", files={"checks/__init__.py": "", "checks/__main__.py": FAKE_CLI, "checks/cli.py": FAKE_CLI,
+    bare("tamper_checks_package", starter, files={"checks/__init__.py": "", "checks/__main__.py": FAKE_CLI, "checks/cli.py": FAKE_CLI,
                                                   f"{STAGE}/checks/__init__.py": "", f"{STAGE}/checks/cli.py": FAKE_CLI})
     expected["tamper_checks_package"] = (0, "ok")
-    bare("tamper_startup_files", "labs", files={f"{STAGE}/sitecustomize.py": CONFTEST_THAT_PASSES_EVERYTHING, "sitecustomize.py": "raise SystemExit(0)\n",
+    bare("tamper_startup_files", starter, files={f"{STAGE}/sitecustomize.py": CONFTEST_THAT_PASSES_EVERYTHING, "sitecustomize.py": "raise SystemExit(0)\n",
                                                  f"{STAGE}/usercustomize.py": "raise SystemExit(0)\n", f"{STAGE}/evil.pth": "import os; os._exit(0)\n"})
     expected["tamper_startup_files"] = (0, "ok")
-    bare("tamper_pytest_settings", "labs", files={**PYTEST_SETTINGS, **{f"{STAGE}/{k}": v for k, v in PYTEST_SETTINGS.items()}})
+    bare("tamper_pytest_settings", starter, files={**PYTEST_SETTINGS, **{f"{STAGE}/{k}": v for k, v in PYTEST_SETTINGS.items()}})
     expected["tamper_pytest_settings"] = (0, "ok")
     return expected
 
 
 @pytest.fixture(scope="module")
-def graded_class(tmp_path_factory):
+def graded_class(tmp_path_factory, run_cli, starter):
     root = tmp_path_factory.mktemp("class")
     submissions, out = root / "submissions", root / "grades"
     submissions.mkdir()
-    expected = build_class(submissions)
+    expected = build_class(submissions, starter)
     proc = run_cli("grade", str(submissions), "--stage", "01", "--timeout", "5", "--wall", "45", "--out", str(out), timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return expected, out, proc
@@ -167,7 +165,7 @@ def test_failures_say_why(graded_class):
     assert "exit code 3" in crashed["tests"][0]["output"]
 
 
-def test_extra_checks_are_reported_separately(tmp_path):
+def test_extra_checks_are_reported_separately(tmp_path, run_cli):
     extra = tmp_path / "hidden" / "stage01"
     extra.mkdir(parents=True)
     (extra / "__init__.py").write_text("")
@@ -191,7 +189,7 @@ def test_extra_checks_are_reported_separately(tmp_path):
     assert [t["visibility"] for t in tests].count("after_published") == 1
 
 
-def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path):
+def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, checks_env, sigint_not_ignored):
     submissions, reached = tmp_path / "subs", tmp_path / "reached"
     for n in range(2):  # graded first (--jobs 1, by name), then the batch gets stuck on a student that hangs
         shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / f"a{n}" / STAGE)
@@ -226,7 +224,7 @@ def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path):
     assert started.returncode == 0
 
 
-def test_gradescope_bundle_has_what_gradescope_runs(tmp_path):
+def test_gradescope_bundle_has_what_gradescope_runs(tmp_path, run_cli):
     proc = run_cli("gradescope-bundle", "--out", str(tmp_path / "autograder.zip"))
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(tmp_path / "autograder.zip") as bundle:
@@ -237,7 +235,7 @@ def test_gradescope_bundle_has_what_gradescope_runs(tmp_path):
     assert not any("__pycache__" in name for name in names)
 
 
-def test_gradescope_run_autograder_dry_run(tmp_path):
+def test_gradescope_run_autograder_dry_run(tmp_path, checks_env, run_cli):
     with zipfile.ZipFile(run_cli("gradescope-bundle", "--out", str(tmp_path / "a.zip")) and tmp_path / "a.zip") as bundle:
         bundle.extractall(tmp_path / "source")
     (tmp_path / "source" / "run_autograder").chmod(0o755)

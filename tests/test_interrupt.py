@@ -5,15 +5,13 @@ import subprocess
 import sys
 import time
 
+from checks.db.server import get_server
 from checks.db.throwaway import PREFIX, leftover_databases
 from checks.registry import REPO_ROOT
-from checks.db.server import get_server
-
-from .variants import checks_env, make_target, sigint_not_ignored
 
 
-def test_ctrl_c_drops_the_runs_databases(tmp_path):
-    target = make_target(tmp_path, "01", files={"posts.py": "import time\ntime.sleep(60)\n"})
+def test_ctrl_c_drops_the_runs_databases(checks_env, make_target, sigint_not_ignored):
+    target = make_target("01", files={"posts.py": "import time\ntime.sleep(60)\n"})
     proc = subprocess.Popen(
         [sys.executable, "-m", "checks", "01", "--target", str(target)],
         cwd=REPO_ROOT, env=checks_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

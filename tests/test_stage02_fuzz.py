@@ -5,8 +5,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from checks.db.throwaway import create_database
-from checks.subject.loader import import_from_stage, stage_imports
 from checks.registry import REPO_ROOT
+from checks.subject.loader import import_from_stage, stage_imports
 
 STAGE = REPO_ROOT / "solutions" / "02_orm_crud"
 

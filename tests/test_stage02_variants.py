@@ -4,8 +4,6 @@ import pytest
 
 from checks.registry import find_stage
 
-from .variants import make_target, run_checks
-
 ALL_CHECKS = {check.id for check in find_stage("02").checks}
 
 LEGACY_MODELS = '''
@@ -173,16 +171,16 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
-def test_other_correct_styles_pass_every_check(tmp_path, name):
-    results = run_checks(make_target(tmp_path, "02", **ALTERNATIVES[name]), "02")
+def test_other_correct_styles_pass_every_check(name, run_checks, make_target):
+    results = run_checks(make_target("02", **ALTERNATIVES[name]), "02")
     failed = {check: result.reason for check, result in results.items() if result.status != "passed"}
     assert set(results) == ALL_CHECKS
     assert failed == {}
 
 
 @pytest.mark.parametrize("name", MISTAKES)
-def test_typical_mistakes_fail_their_check(tmp_path, name):
+def test_typical_mistakes_fail_their_check(name, run_checks, make_target):
     replace, intended = MISTAKES[name]
-    results = run_checks(make_target(tmp_path, "02", replace=replace), "02")
+    results = run_checks(make_target("02", replace=replace), "02")
     assert results[intended].status == "failed", f"{name!r} should fail {intended}"
     assert results["ping_answers_pong"].status == "passed", "an unrelated check failed too: the variant is broken"

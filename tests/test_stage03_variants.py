@@ -4,8 +4,6 @@ import pytest
 
 from checks.registry import find_stage
 
-from .variants import make_target, run_checks
-
 ALL_CHECKS = {check.id for check in find_stage("03").checks}
 V2, V3 = "versions/0002_add_created_at.py", "versions/0003_add_is_active.py"
 
@@ -121,15 +119,15 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("name", ALTERNATIVES)
-def test_other_correct_styles_pass_every_check(tmp_path, name):
-    results = run_checks(make_target(tmp_path, "03", **ALTERNATIVES[name]), "03")
+def test_other_correct_styles_pass_every_check(name, run_checks, make_target):
+    results = run_checks(make_target("03", **ALTERNATIVES[name]), "03")
     assert set(results) == ALL_CHECKS
     assert {check: r.reason for check, r in results.items() if r.status != "passed"} == {}
 
 
 @pytest.mark.parametrize("name", MISTAKES)
-def test_typical_mistakes_fail_their_check(tmp_path, name):
+def test_typical_mistakes_fail_their_check(name, run_checks, make_target):
     edits, intended = MISTAKES[name]
-    results = run_checks(make_target(tmp_path, "03", **edits), "03")
+    results = run_checks(make_target("03", **edits), "03")
     assert results[intended].status == "failed", f"{name!r} should fail {intended}"
     assert results["metadata_has_a_naming_convention"].status == "passed", "an unrelated check failed: the variant is broken"

@@ -8,11 +8,9 @@ import time
 
 from checks.registry import REPO_ROOT, find_stage
 
-from .variants import checks_env, make_target, run_checks, run_cli
 
-
-def test_syntax_error_names_file_and_line_and_other_stages_still_run(tmp_path):
-    target = make_target(tmp_path, "01", files={"posts.py": "def connect(:\n    pass\n"})
+def test_syntax_error_names_file_and_line_and_other_stages_still_run(run_cli, make_target):
+    target = make_target("01", files={"posts.py": "def connect(:\n    pass\n"})
     shutil.copytree(REPO_ROOT / "solutions" / "02_orm_crud", target / "02_orm_crud")
     proc = run_cli("01", "02", "--target", str(target))
     assert proc.returncode == 1
@@ -22,27 +20,27 @@ def test_syntax_error_names_file_and_line_and_other_stages_still_run(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_exception_at_import_names_file_and_line(tmp_path):
-    target = make_target(tmp_path, "02", replace={"app/models.py": [("class User(Base):", "raise RuntimeError('oops')\n\n\nclass User(Base):")]})
+def test_exception_at_import_names_file_and_line(run_checks, make_target):
+    target = make_target("02", replace={"app/models.py": [("class User(Base):", "raise RuntimeError('oops')\n\n\nclass User(Base):")]})
     results = run_checks(target, "02", "-k", "ping")
     assert "02_orm_crud/app/models.py:9: RuntimeError: oops" in results["ping_answers_pong"].reason
 
 
-def test_hanging_code_fails_its_check_after_the_time_limit(tmp_path):
-    target = make_target(tmp_path, "01", replace={"posts.py": [('    """All posts, oldest first."""\n', '    """All posts, oldest first."""\n    while True:\n        pass\n')]})
+def test_hanging_code_fails_its_check_after_the_time_limit(run_checks, make_target):
+    target = make_target("01", replace={"posts.py": [('    """All posts, oldest first."""\n', '    """All posts, oldest first."""\n    while True:\n        pass\n')]})
     results = run_checks(target, "01", "--timeout", "2", "-k", "list_posts or get_post")
     assert results["list_posts_ordered_by_id"].status == "failed"
     assert "took longer than 2" in results["list_posts_ordered_by_id"].reason
     assert results["get_post_finds_one_or_none"].status == "passed", "the run must go on after a timeout"
 
 
-def test_unknown_option_lists_the_valid_ones():
+def test_unknown_option_lists_the_valid_ones(run_cli):
     proc = run_cli("--frobnicate")
     assert proc.returncode == 2
     assert "--target" in proc.stderr and "list" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_a_reader_that_leaves_early_gets_no_traceback():
+def test_a_reader_that_leaves_early_gets_no_traceback(checks_env):
     proc = subprocess.Popen([sys.executable, "-m", "checks", "02", "-k", "ping", "--json"], cwd=REPO_ROOT, env=checks_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # like `| head` that has already quit when the results come
@@ -51,52 +49,41 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
 
 
-def test_list_shows_status_and_next_step():
-    proc = run_cli("list", "--target", "labs")
+def test_list_shows_status_and_next_step(run_cli, starter):
+    proc = run_cli("list", "--target", str(starter))
     assert proc.returncode == 1
     assert "not started" in proc.stdout and "Next: stage 01" in proc.stdout and "README step" in proc.stdout
 
 
-def test_hint_prints_the_first_hint_when_not_interactive():
-    proc = run_cli("hint", "02")
+def test_hint_prints_the_first_hint_when_not_interactive(run_cli, starter):
+    proc = run_cli("hint", "02", "--target", str(starter))
     count = len(find_stage("02").checks)
     assert f"[1/{count}]" in proc.stdout and "README step 1" in proc.stdout and f"[2/{count}]" not in proc.stdout
 
 
-def _clone(tmp_path):
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
-    for path in (REPO_ROOT / "checks", REPO_ROOT / "labs"):  # the working tree, committed or not
-        shutil.rmtree(clone / path.name)
-        shutil.copytree(path, clone / path.name, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "wip", "--allow-empty"], check=True)
-    return clone
-
-
-def test_reset_restores_the_starter_and_keeps_a_backup(tmp_path):
-    clone = _clone(tmp_path)
+def test_reset_restores_the_starter_and_keeps_a_backup(workbook_clone, checks_env, starter):
+    clone = workbook_clone
     posts = clone / "labs" / "01_psycopg2" / "posts.py"
     posts.write_text("# my work\n")
     (posts.parent / "notes.txt").write_text("mine")
     proc = subprocess.run([sys.executable, "-m", "checks", "reset", "01", "--yes"], cwd=clone, env=checks_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert posts.read_text() == (REPO_ROOT / "labs" / "01_psycopg2" / "posts.py").read_text()
+    assert posts.read_text() == (starter / "01_psycopg2" / "posts.py").read_text()
     assert not (posts.parent / "notes.txt").exists()
     (backup,) = (clone / "backups").iterdir()
     assert backup.name.startswith("01_psycopg2-") and (backup / "posts.py").read_text() == "# my work\n"
     assert str(backup.relative_to(clone)) in proc.stdout
 
 
-def test_reset_asks_first(tmp_path):
-    clone = _clone(tmp_path)
+def test_reset_asks_first(workbook_clone, checks_env):
+    clone = workbook_clone
     proc = subprocess.run([sys.executable, "-m", "checks", "reset", "01"], cwd=clone, env=checks_env(), input="n\n", capture_output=True, text=True)
     assert proc.returncode == 1 and "Nothing changed" in proc.stdout
     assert not (clone / "backups").exists()
 
 
-def test_watch_runs_again_after_an_edit(tmp_path):
-    target = make_target(tmp_path, "01")
+def test_watch_runs_again_after_an_edit(checks_env, make_target):
+    target = make_target("01")
     proc = subprocess.Popen(
         [sys.executable, "-m", "checks", "watch", "01", "--target", str(target), "--debounce", "100"],
         cwd=REPO_ROOT, env=checks_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -123,7 +110,7 @@ def test_watch_runs_again_after_an_edit(tmp_path):
     assert "stage 01: 15/17 checks" in second, "the re-run did not see the edit (list_posts and GET /posts now fail)"
 
 
-def test_db_start_url_stop(tmp_path):
+def test_db_start_url_stop(tmp_path, checks_env):
     env = checks_env(SQL_LAB_CACHE_DIR=str(tmp_path / "cache"))
     del env["DATABASE_URL"]
     started = subprocess.run([sys.executable, "-m", "checks", "db", "start"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
@@ -144,7 +131,7 @@ def test_db_start_url_stop(tmp_path):
     assert gone.returncode == 2 and "not running" in gone.stderr
 
 
-def test_a_check_run_stops_the_server_it_started(tmp_path):
+def test_a_check_run_stops_the_server_it_started(tmp_path, checks_env):
     env = checks_env(SQL_LAB_CACHE_DIR=str(tmp_path / "cache"))
     del env["DATABASE_URL"]
     graded = subprocess.run([sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)

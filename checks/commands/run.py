@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,15 +13,12 @@ import pytest
 
 from ..db.server import SetupError
 from ..engine.runner import Run, run_checks
+from ..registry import Check, load_stages
 from ..reporting import terminal
 from . import COMMANDS
-from .common import (
-    EXIT_INTERRUPTED,
-    EXIT_SETUP,
-    add_target_option,
-    prepare,
-    select_stages,
-)
+from .common import EXIT_INTERRUPTED, EXIT_SETUP, UsageError, add_target_option, prepare, select_stages
+
+EXPRESSION = re.compile(r"\b(and|or|not)\b|[()]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids to grade, e.g. 01 02 (default: all)")
     add_target_option(parser)
-    parser.add_argument("-k", dest="pattern", metavar="PATTERN", help="only checks whose name matches (pytest -k)")
+    parser.add_argument("-k", dest="pattern", metavar="PATTERN", help="only the checks whose title or id contains PATTERN (any case)")
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--verbose", "-v", action="store_true", help="show pytest's full output")
@@ -44,15 +42,20 @@ def run_command(argv: Sequence[str]) -> int:
     """Grade the selected stages of a target and print the results."""
     args = build_parser().parse_args(argv)
     stages = select_stages(args.stages)
+    extra = args.extra_checks.resolve() if args.extra_checks else None
+    pattern = None
+    if args.pattern:
+        hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
+        pattern = keyword_expression(args.pattern, [check for stage in [*stages, *hidden] for check in stage.checks])
     target = prepare(args.target)
     progress = None if args.json or args.verbose else terminal.Progress(sys.stderr)
     run = run_checks(
         stages,
         target,
-        pattern=args.pattern,
+        pattern=pattern,
         timeout=args.timeout,
         verbose=args.verbose,
-        extra=args.extra_checks.resolve() if args.extra_checks else None,
+        extra=extra,
         on_result=progress.update if progress else None,
     )
     if progress:
@@ -60,6 +63,27 @@ def run_command(argv: Sequence[str]) -> int:
     if args.json_file:
         args.json_file.write_text(json.dumps(run.as_json(target), indent=2), encoding="utf-8")
     return finish_run(run, target, as_json=args.json)
+
+
+def keyword_expression(pattern: str, checks: Sequence[Check]) -> str:
+    """pytest's ``-k`` for ``-k PATTERN``: exactly the checks whose title or id contains PATTERN
+    (ignoring case). A pytest expression over ids (``"list_posts or get_post"``) that no title
+    contains goes to pytest as it is."""
+    needle = pattern.casefold()
+    matched = {check.id for check in checks if needle in check.id.casefold() or needle in check.title.casefold()}
+    if not matched:
+        if EXPRESSION.search(pattern):
+            return pattern
+        stages = sorted({check.stage for check in checks})
+        where = f"stage{'s' if len(stages) > 1 else ''} {', '.join(stages)}"
+        raise UsageError(f"no check of {where} has {pattern!r} in its title or id; `python -m checks list --checks` shows every check")
+    names = {f"test_{check.id}" for check in checks}
+    # -k matches substrings of test names: test_x must not also select test_x_y
+    clauses = []
+    for name in sorted(f"test_{check_id}" for check_id in matched):
+        others = sorted(other for other in names if name in other and other != name and other.removeprefix("test_") not in matched)
+        clauses.append(" and ".join([name, *(f"not {other}" for other in others)]))
+    return " or ".join(f"({clause})" for clause in clauses)
 
 
 def finish_run(run: Run, target: Path, *, as_json: bool) -> int:

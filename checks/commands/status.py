@@ -25,7 +25,9 @@ def _results(stages: Sequence[Stage], target_name: str) -> list[CheckResult]:
 
 def list_command(argv: Sequence[str]) -> int:
     """Show every stage with its status and points, and the next step to do."""
-    args = _parser("list", "Show each stage's status and the next step to do.").parse_args(argv)
+    parser = _parser("list", "Show each stage's status and the next step to do.")
+    parser.add_argument("--checks", action="store_true", help="also list every check with its id (for -k)")
+    args = parser.parse_args(argv)
     stages = select_stages([])
     results = _results(stages, args.target)
     for stage in stages:
@@ -33,9 +35,14 @@ def list_command(argv: Sequence[str]) -> int:
         passed = sum(r.passed for r in mine)
         status = "done" if passed == len(mine) else "not started" if passed == 0 else "in progress"
         print(f"{stage.id}  {stage.title:<40} {status:<12} {stage_summary(stage.id, mine).split(': ', 1)[1]}")
+        if args.checks:
+            for result in mine:
+                print(f"    {'✓' if result.passed else '✗'} {result.check}: {result.title}")
     failing = next((r for r in results if not r.passed), None)
     print()
     print(f"Next: stage {failing.stage}, {failing.title}\n      {failing.hint}" if failing else "Every stage is done.")
+    if not args.checks:
+        print("Every check and its id: `python -m checks list --checks`; run some with `python -m checks -k WORD`.")
     return 0 if failing is None else 1
 
 

@@ -1,0 +1,176 @@
+"""Fixtures of the workbook's own tests: building targets, and grading them in a separate process.
+
+A *variant* is a copy of one stage of ``solutions/`` with a few edits: a typical mistake that
+must fail a named check, or another correct style that must pass every check.
+
+The starter is always the one committed in git (the ``starter`` fixture), never the working copy
+of ``labs/``: a student's finished workbook proves its checks against the same starter as a
+fresh clone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from checks.db.server import get_server
+from checks.registry import REPO_ROOT, find_stage
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str
+    reason: str
+    points: int
+
+
+@pytest.fixture(scope="session")
+def checks_env() -> Callable[..., dict[str, str]]:
+    """``checks_env(**extra)``: environment for a ``python -m checks`` subprocess, using the test
+    session's own server, with ``extra`` variables on top."""
+
+    def build(**extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DATABASE_URL"] = get_server().url.render_as_string(hide_password=False)
+        env.update(extra)
+        return env
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def run_cli(checks_env) -> Callable[..., subprocess.CompletedProcess]:
+    """``run_cli(*args, env=None, timeout=600)``: run ``python -m checks ARGS`` from the workbook root."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "checks", *args],
+            cwd=REPO_ROOT,
+            env=checks_env() if env is None else env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def run_checks(run_cli) -> Callable[..., dict[str, Result]]:
+    """``run_checks(target, stage, *extra)``: grade one stage of ``target`` in a subprocess; results by check id."""
+
+    def grade(target: Path | str, stage: str, *extra: str) -> dict[str, Result]:
+        proc = run_cli(stage, "--target", str(target), "--json", *extra)
+        assert proc.returncode in (0, 1), f"checks exited {proc.returncode}: {proc.stderr.strip()[-2000:]}"
+        data = json.loads(proc.stdout)
+        return {r["check"]: Result(r["status"], r["reason"], r["points"]) for r in data["results"]}
+
+    return grade
+
+
+@pytest.fixture(scope="session")
+def graded(run_checks) -> Callable[[str, str], dict[str, Result]]:
+    """``graded(target, stage)``: ``run_checks`` for the workbook's own targets, once per test session."""
+    cache: dict[tuple[str, str], dict[str, Result]] = {}
+
+    def grade(target: str, stage: str) -> dict[str, Result]:
+        if (target, stage) not in cache:
+            cache[target, stage] = run_checks(target, stage)
+        return cache[target, stage]
+
+    return grade
+
+
+@pytest.fixture
+def make_target(tmp_path: Path) -> Callable[..., Path]:
+    """``make_target(stage, *, base=solutions, replace=None, files=None, delete=())``: a target
+    under ``tmp_path`` holding a copy of ``base``'s stage folder with edits applied (``base`` is a
+    folder of stages: for the starter, pass the ``starter`` fixture, not ``labs/``).
+
+    ``replace`` maps a file to (old, new) pairs; each ``old`` must occur in the file, so a
+    variant breaks loudly when the solution it edits changes.
+    """
+
+    def build(
+        stage: str,
+        *,
+        base: Path = REPO_ROOT / "solutions",
+        replace: dict[str, list[tuple[str, str]]] | None = None,
+        files: dict[str, str] | None = None,
+        delete: list[str] = (),
+    ) -> Path:
+        folder = find_stage(stage).folder
+        target = tmp_path / "target"
+        shutil.copytree(base / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        for name, pairs in (replace or {}).items():
+            path = target / folder / name
+            text = path.read_text(encoding="utf-8")
+            for old, new in pairs:
+                assert old in text, f"variant edit not applicable: {old!r} is not in {base.name}/{folder}/{name}"
+                text = text.replace(old, new)
+            path.write_text(text, encoding="utf-8")
+        for name, text in (files or {}).items():
+            path = target / folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        for name in delete:
+            (target / folder / name).unlink()
+        return target
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def sigint_not_ignored() -> Callable[[], None]:
+    """A ``preexec_fn`` for a child that the test will Ctrl-C: a shell's background job inherits
+    SIGINT ignored, and the child must not."""
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return restore
+
+
+@pytest.fixture(scope="session")
+def starter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The starter as committed (``git archive HEAD labs``), in a folder of its own, made once per
+    session; skips the test when the workbook is not a git checkout."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    try:
+        top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+        if Path(top).resolve() != REPO_ROOT:
+            raise FileNotFoundError(top)
+        archive = subprocess.run([*git, "archive", "--format=tar", "HEAD", "labs"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("the starter is read from git (HEAD:labs) and this workbook is not a git checkout")
+    folder = tmp_path_factory.mktemp("starter")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "labs"
+
+
+@pytest.fixture
+def workbook_clone(tmp_path: Path, starter: Path) -> Path:
+    """A git clone of the workbook whose ``labs/`` is the committed starter, with the working
+    tree's autograder and tests (committed or not) committed on top."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    for name in ("checks", "tests"):
+        shutil.rmtree(clone / name)
+        shutil.copytree(REPO_ROOT / name, clone / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy2(REPO_ROOT / name, clone / name)
+    subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "wip", "--allow-empty"], check=True)
+    return clone

@@ -1,0 +1,51 @@
+"""``-k`` selects checks by what the student sees (titles) as well as by id; ``list --checks`` shows the ids."""
+
+import pytest
+
+from checks.commands.common import UsageError
+from checks.commands.run import keyword_expression
+from checks.registry import Check, find_stage, load_stages
+
+
+def _check(check_id, title):
+    return Check(stage="09", id=check_id, title=title, points=1, hint="step 1")
+
+
+CHECKS = [_check("api_lists", "GET /things lists every thing"), _check("api_lists_sorted", "GET /things is ordered by id"),
+          _check("create", "POST /things answers 201")]
+
+
+def test_a_word_from_a_title_selects_exactly_the_checks_that_contain_it():
+    assert keyword_expression("EVERY thing", CHECKS) == "(test_api_lists and not test_api_lists_sorted)"
+    assert keyword_expression("things", CHECKS) == "(test_api_lists) or (test_api_lists_sorted) or (test_create)"
+    assert keyword_expression("sorted", CHECKS) == "(test_api_lists_sorted)"
+
+
+def test_a_pytest_expression_over_ids_is_kept():
+    assert keyword_expression("api_lists and not sorted", CHECKS) == "api_lists and not sorted"
+
+
+def test_a_word_no_check_contains_is_a_usage_error_naming_the_stages():
+    with pytest.raises(UsageError, match="no check of stage 09 has 'pool' in its title or id"):
+        keyword_expression("pool", CHECKS)
+
+
+def test_k_matches_a_title_phrase_in_a_real_run(run_checks):
+    assert set(run_checks("solutions", "02", "-k", "Lists Every User")) == {"list_users_ordered_by_id"}
+
+
+def test_k_with_an_unknown_word_is_one_clear_line(run_cli):
+    proc = run_cli("01", "-k", "pool")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: no check of stage 01 has 'pool' in its title or id; `python -m checks list --checks` shows every check"
+    ]
+
+
+def test_list_checks_shows_every_check_with_its_id(run_cli):
+    proc = run_cli("list", "--checks", "--target", "solutions")
+    assert proc.returncode == 0, proc.stderr
+    for stage in load_stages():
+        for check in stage.checks:
+            assert f"✓ {check.id}: {check.title}" in proc.stdout
+    plain = run_cli("list", "--target", "solutions").stdout
+    assert "list --checks" in plain and find_stage("02").checks[0].id not in plain
