@@ -22,13 +22,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from psycopg2 import sql
 
-from ..db.server import Server
+from ..db.server import Server, advisory_lock
 from ..db.throwaway import drop_database
 from ..registry import Stage, find_stage
 from .runner import run_checks
@@ -83,6 +84,8 @@ class StudentRole:
 
     def __enter__(self) -> str:
         self._admin(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(sql.Identifier(self.name), sql.Literal(self.password)))
+        # The maintenance database is closed to PUBLIC now; this role still creates its own databases from it.
+        self._admin(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(self.server.url.database), sql.Identifier(self.name)), locked=True)
         return self.server.url.set(username=self.name, password=self.password).render_as_string(hide_password=False)
 
     def __exit__(self, *exc: object) -> None:
@@ -95,12 +98,13 @@ class StudentRole:
         owned = self._admin(sql.SQL("SELECT datname FROM pg_database WHERE datdba = {}::regrole").format(role))
         for (name,) in owned:
             drop_database(self.server, name)
+        self._admin(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(sql.Identifier(self.server.url.database), sql.Identifier(self.name)), locked=True)
         self._admin(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.name)))
 
-    def _admin(self, query: sql.Composable) -> list:
+    def _admin(self, query: sql.Composable, locked: bool = False) -> list:
         conn = self.server.admin_connect()
         try:
-            with conn.cursor() as cur:
+            with conn.cursor() as cur, advisory_lock(cur) if locked else nullcontext():  # concurrent GRANTs on one row fail
                 cur.execute(query)
                 return cur.fetchall() if cur.description else []
         finally:
