@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from psycopg2 import sql
 
 from checks.db.server import get_server
 from checks.db.throwaway import PREFIX, leftover_databases
@@ -69,12 +70,14 @@ def test_role_that_may_not_create_databases_is_one_clear_line(database, checks_e
     with admin.cursor() as cur:
         cur.execute("DROP ROLE IF EXISTS lab_no_createdb")
         cur.execute("CREATE ROLE lab_no_createdb LOGIN NOCREATEDB PASSWORD 'lab_no_createdb'")  # servers with password auth too
+        cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO lab_no_createdb").format(sql.Identifier(database.name)))
     try:
         url = get_server().url.set(username="lab_no_createdb", password="lab_no_createdb", database=database.name)
         proc = run_cli("01", env=checks_env(DATABASE_URL=url.render_as_string(hide_password=False)))
         _assert_one_clear_line(proc, "may not create databases")
     finally:
         with admin.cursor() as cur:
+            cur.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM lab_no_createdb").format(sql.Identifier(database.name)))
             cur.execute("DROP ROLE lab_no_createdb")
         admin.close()
 

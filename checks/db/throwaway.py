@@ -7,6 +7,9 @@ other's data and the user's own databases are never written. Every throwaway dat
 time limits, so student code that leaves a transaction open or waits on a lock fails its own
 check instead of hanging the run. Dropping uses ``WITH (FORCE)``, which ends leftover backends
 first (PostgreSQL 13+).
+
+No throwaway database is open to ``PUBLIC``: only the admin (who creates it) and, when one is
+given, its owner role may connect (see :mod:`checks.db.roles`).
 """
 
 from __future__ import annotations
@@ -41,12 +44,17 @@ class ThrowawayDatabase:
 
     server: Server
     name: str
+    owner: str | None = None  # the role it was made for, which alone (besides the admin) may connect
     _connections: list = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
         """SQLAlchemy form, as students put it in ``DATABASE_URL``."""
         return self.server.url_for(self.name).render_as_string(hide_password=False)
+
+    def url_as(self, user: str, password: str) -> str:
+        """The SQLAlchemy URL of this database for another login (its owner role, say)."""
+        return self.server.url_for(self.name).set(username=user, password=password).render_as_string(hide_password=False)
 
     @property
     def dsn(self) -> str:
@@ -72,33 +80,40 @@ class ThrowawayDatabase:
         self._connections.clear()
 
     def reset(self) -> None:
-        """Empty the database: end every session on it, then drop what they made.
-
-        A superuser drops every schema and makes ``public`` anew, as ``CREATE DATABASE`` would
-        have it; a plain role (an instructor's per-student role) drops everything it owns.
-        """
+        """Empty the database (as the admin): end every session on it, then drop what they made."""
         self.close_connections()
         conn = self.connect()
         conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            cur.execute("SHOW is_superuser")
-            if cur.fetchone()[0] != "on":
-                cur.execute("DROP OWNED BY CURRENT_USER")
-            else:
-                cur.execute(r"SELECT nspname FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\_%'")
-                for (schema,) in cur.fetchall():
-                    cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-                cur.execute(PUBLIC_SCHEMA_SINCE_15 if conn.server_version >= 150000 else PUBLIC_SCHEMA_BEFORE_15)
+        empty_database(conn)
         self.close_connections()
 
     def drop(self) -> None:
         self.close_connections()
         drop_database(self.server, self.name)
-        _alive.pop(self.name, None)
+
+
+def empty_database(conn) -> None:
+    """Empty the database of an autocommit connection: end its other sessions, drop what is in it.
+
+    A superuser drops every schema and makes ``public`` anew as ``CREATE DATABASE`` would have
+    it (owned by ``pg_database_owner`` since PostgreSQL 15, so the database's owner role may
+    create tables in it again); a plain role (an instructor's) drops everything it owns.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SHOW is_superuser")
+        superuser = cur.fetchone()[0] == "on"
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND (%s OR usename = current_user)",  # the sessions we may end
+            (superuser,),
+        )
+        if not superuser:
+            cur.execute("DROP OWNED BY CURRENT_USER")
+            return
+        cur.execute(r"SELECT nspname FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\_%'")
+        for (schema,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        cur.execute(PUBLIC_SCHEMA_SINCE_15 if conn.server_version >= 150000 else PUBLIC_SCHEMA_BEFORE_15)
 
 
 # Databases this process created and has not dropped yet: dropped at exit as a last resort.
@@ -110,28 +125,34 @@ def run_prefix() -> str:
     return f"{PREFIX}{os.getpid()}_"
 
 
-def create_database(server: Server, *, purpose: str = "db") -> ThrowawayDatabase:
-    """Create a fresh database with time limits set."""
+def create_database(server: Server, *, purpose: str = "db", owner: str | None = None) -> ThrowawayDatabase:
+    """Create a fresh database with time limits set, closed to PUBLIC; ``owner`` (a role) owns it
+    and is the only other role that may connect to it."""
     name = f"{run_prefix()}{purpose}{next(_counter)}_{secrets.token_hex(3)}"
-    query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    database = sql.Identifier(name)
+    # Closed to connections until PUBLIC has lost CONNECT: nobody slips in between.
+    create = sql.SQL("CREATE DATABASE {} WITH ALLOW_CONNECTIONS false").format(database)
+    if owner:
+        create += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
     conn = server.admin_connect()
     try:
         with conn.cursor() as cur:
             try:
-                cur.execute(query)
+                cur.execute(create)
             except psycopg2.Error as exc:
                 raise SetupError(f"could not create a throwaway database: {exc.pgerror or exc}".strip()) from None
+            cur.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
+            if owner:
+                cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, sql.Identifier(owner)))
             for setting, value in TIME_LIMITS.items():
-                cur.execute(
-                    sql.SQL("ALTER DATABASE {} SET {} = %s").format(sql.Identifier(name), sql.Identifier(setting)),
-                    (value,),
-                )
+                cur.execute(sql.SQL("ALTER DATABASE {} SET {} = %s").format(database, sql.Identifier(setting)), (value,))
+            cur.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(database))
     finally:
         conn.close()
-    database = ThrowawayDatabase(server, name)
+    throwaway = ThrowawayDatabase(server, name, owner)
     _register_exit_cleanup()
-    _alive[name] = database
-    return database
+    _alive[name] = throwaway
+    return throwaway
 
 
 def drop_database(server: Server, name: str) -> None:
@@ -142,6 +163,7 @@ def drop_database(server: Server, name: str) -> None:
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     finally:
         conn.close()
+    _alive.pop(name, None)
 
 
 def leftover_databases(server: Server, prefix: str = PREFIX) -> list[str]:
