@@ -12,15 +12,19 @@ themselves (the ``database`` fixture).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from .commands.common import resolve_target
 from .db.server import Server, SetupError, get_server
 from .db.throwaway import ThrowawayDatabase, create_database, drop_stale
 from .engine.collector import CHECK, REASON, STAGE, failure_reason
+from .engine.relay import SocketRelay
 from .engine.subject import (
     IMPORT_TIMEOUT,
     Copy,
@@ -29,6 +33,7 @@ from .engine.subject import (
     SubjectFailure,
     plain_launcher,
     sandboxed_launcher,
+    socket_folder,
 )
 from .registry import Stage, display_path, load_stages, stage_for_path
 
@@ -123,19 +128,46 @@ def run_database(request: pytest.FixtureRequest, lab_server: Server) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def subject_url(request: pytest.FixtureRequest, run_database: ThrowawayDatabase) -> str:
-    """The ``DATABASE_URL`` the target's code gets: the run's database, as --subject-role if given."""
-    role = request.config.getoption("subject_role")
-    return run_database.url_as(role, os.environ.get("LAB_SUBJECT_PASSWORD", "")) if role else run_database.url
+def exchange() -> Iterator[Path]:
+    """A folder of the checker's that the target's code may see (read-only, even in a sandbox):
+    for sockets the checks open to it, such as the database relay."""
+    folder = Path(tempfile.mkdtemp(prefix="labexchange-"))
+    folder.chmod(0o711)  # reachable by a sandbox's user, listable by nobody
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def launcher(request: pytest.FixtureRequest) -> Callable[[Path], Launcher]:
-    """How a subject for a stage folder is started: plainly, or in a sandbox (--sandbox)."""
+def relay(request: pytest.FixtureRequest, run_database: ThrowawayDatabase, exchange: Path) -> Iterator[SocketRelay | None]:
+    """With --sandbox and a server on a unix socket: a relay to it that sandboxes may reach."""
+    server_folder = socket_folder(run_database.url)
+    if not request.config.getoption("sandbox") or server_folder is None:
+        yield None
+        return
+    relay = SocketRelay(exchange / "db", server_folder, int(run_database.server.url.port or 5432))
+    yield relay
+    relay.close()
+
+
+@pytest.fixture(scope="session")
+def subject_url(request: pytest.FixtureRequest, run_database: ThrowawayDatabase, relay: SocketRelay | None) -> str:
+    """The ``DATABASE_URL`` the target's code gets: the run's database, as --subject-role if
+    given, through the relay if there is one."""
+    role = request.config.getoption("subject_role")
+    url = make_url(run_database.url_as(role, os.environ.get("LAB_SUBJECT_PASSWORD", "")) if role else run_database.url)
+    if relay is not None:
+        url = url.update_query_dict({"host": str(relay.folder)})
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def launcher(request: pytest.FixtureRequest, relay: SocketRelay | None, exchange: Path) -> Callable[[Path], Launcher]:
+    """How a subject for a stage folder is started: plainly, or in a sandbox (--sandbox), which
+    has a network only when the database is reached over TCP."""
     if not request.config.getoption("sandbox"):
         return lambda stage_dir: plain_launcher
     hide = [Path(path) for path in request.config.getoption("sandbox_hide")]
-    return lambda stage_dir: sandboxed_launcher(stage_dir, hide)
+    return lambda stage_dir: sandboxed_launcher(stage_dir, hide, [exchange], share_network=relay is None)
 
 
 @pytest.fixture

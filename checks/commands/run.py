@@ -16,7 +16,14 @@ from ..engine.runner import Run, run_checks
 from ..registry import Check, load_stages
 from ..reporting import terminal
 from . import COMMANDS
-from .common import EXIT_INTERRUPTED, EXIT_SETUP, UsageError, add_target_option, prepare, select_stages
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_SETUP,
+    UsageError,
+    add_target_option,
+    prepare,
+    select_stages,
+)
 
 EXPRESSION = re.compile(r"\b(and|or|not)\b|[()]")
 

@@ -61,10 +61,16 @@ class ThrowawayDatabase:
         """libpq form, for ``psycopg2.connect``."""
         return libpq_dsn(self.server.url_for(self.name))
 
-    def connect(self):
-        """A new psycopg2 connection to this database, closed by the next reset or the drop."""
+    def connect(self, *, as_admin: bool = False):
+        """A new psycopg2 connection to this database, closed by the next reset or the drop. It
+        acts as the database's owner role when there is one (what the checks create there is
+        the student's to use), unless ``as_admin``."""
         conn = pg_connect(self.dsn, connect_timeout=5)
         self._connections.append(conn)
+        if self.owner and not as_admin:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self.owner)))
+            conn.commit()
         return conn
 
     def tables(self) -> frozenset[str]:
@@ -82,7 +88,7 @@ class ThrowawayDatabase:
     def reset(self) -> None:
         """Empty the database (as the admin): end every session on it, then drop what they made."""
         self.close_connections()
-        conn = self.connect()
+        conn = self.connect(as_admin=True)
         conn.autocommit = True
         empty_database(conn)
         self.close_connections()

@@ -121,17 +121,18 @@ def plain_launcher(argv: list[str], env: dict[str, str], workdir: Path, log: int
     return subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 
 
-def sandboxed_launcher(stage_dir: Path, hide: Sequence[Path]) -> Launcher:
+def sandboxed_launcher(stage_dir: Path, hide: Sequence[Path], show: Sequence[Path] = (), share_network: bool = True) -> Launcher:
     """Run the subject in a sandbox that shows, of the workbook, only ``checks/subject`` and the
     Alembic environment; of the target, only ``stage_dir`` (a private copy: writable); of the
-    checker, only the subject's socket folder; and nothing of ``hide`` or the server's files."""
+    checker, the subject's socket folder and ``show``; nothing of ``hide`` or the server's files."""
     from . import sandbox
 
     def launch(argv: list[str], env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
         workdir.chmod(0o711)  # the sandbox's user must reach the socket; nobody may list the folder
-        read_only = [CHECKS_ROOT / "__init__.py", CHECKS_ROOT / "subject", REPO_ROOT / "alembic", workdir, *socket_folders(env["DATABASE_URL"])]
+        read_only = [CHECKS_ROOT / "__init__.py", CHECKS_ROOT / "subject", REPO_ROOT / "alembic", workdir, *show]
         command = sandbox.wrap(
-            argv, env=env, read_only=read_only, writable={stage_dir: stage_dir}, hide=[REPO_ROOT, CACHE_DIR, *hide], cwd=stage_dir
+            argv, env=env, read_only=read_only, writable={stage_dir: stage_dir}, hide=[REPO_ROOT, CACHE_DIR, *hide],
+            cwd=stage_dir, share_network=share_network,
         )
         if command.user:
             os.chown(workdir / "checker.sock", *command.user)
@@ -140,11 +141,11 @@ def sandboxed_launcher(stage_dir: Path, hide: Sequence[Path]) -> Launcher:
     return launch
 
 
-def socket_folders(database_url: str) -> list[Path]:
-    """The folder of a unix-socket ``host`` in a database URL (the embedded server's)."""
+def socket_folder(database_url: str) -> Path | None:
+    """The folder of a unix-socket ``host`` in a database URL (the embedded server's), if any."""
     host = make_url(database_url).query.get("host")
-    hosts = host if isinstance(host, tuple) else (host,)
-    return [Path(h) for h in hosts if h and h.startswith("/")]
+    host = host[0] if isinstance(host, tuple) else host
+    return Path(host) if host and host.startswith("/") else None
 
 
 def subject_env(database_url: str, home: Path) -> dict[str, str]:

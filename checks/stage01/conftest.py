@@ -1,7 +1,10 @@
 """Fixtures shared by the stage 01 checks."""
 
+import os
 import socket
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -56,20 +59,23 @@ def fetch_all(database):
 
 
 @pytest.fixture
-def refusing_server():
-    """A TCP port on loopback that accepts connections and closes them at once, like a server
-    that is not ready yet; ``attempts`` counts how many connections came."""
+def refusing_server(exchange):
+    """A database socket that accepts connections and closes them at once, like a server that
+    is not ready yet; ``attempts`` counts how many connections came."""
 
     class Refusing:
         attempts = 0
         url = ""
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    folder = Path(tempfile.mkdtemp(dir=exchange))
+    folder.chmod(0o711)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(folder / ".s.PGSQL.5432"))
+    os.chmod(folder / ".s.PGSQL.5432", 0o666)
     listener.listen(16)
-    listener.settimeout(0.2)
+    listener.settimeout(0.1)
     refusing = Refusing()
-    refusing.url = f"postgresql://nobody@127.0.0.1:{listener.getsockname()[1]}/nowhere?connect_timeout=2"
+    refusing.url = f"postgresql://nobody@/nowhere?host={folder}&connect_timeout=2"
     stop = threading.Event()
 
     def serve():
