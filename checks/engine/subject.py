@@ -215,7 +215,7 @@ class Subject:
             sock, _ = self._listener.accept()
         except TimeoutError:
             if self._process.poll() is not None:
-                raise SubjectFailure(f"the target's process ended (exit code {self._process.returncode}) {self._log_tail()}".strip()) from None
+                raise SubjectFailure(self.ended()) from None
             raise CheckTimedOut("no answer") from None
         pid = _peer_pid(sock)
         channel = Channel(sock)
@@ -235,7 +235,7 @@ class Subject:
             except (OSError, ValueError) as exc:
                 raise SubjectFailure(f"the target's process broke the connection ({type(exc).__name__})") from None
             if message is None:
-                raise SubjectFailure(f"the target's process ended {self._log_tail()}".strip())
+                raise SubjectFailure(self.ended())
             return message
 
     def fork(self, timeout: float) -> Copy:
@@ -289,6 +289,15 @@ class Subject:
     def shown(self, location: str) -> str:
         """A location relative to the stage folder (``posts.py:26 in f``) as the student finds it."""
         return f"{self.display}/{location}" if self.display else location
+
+    def ended(self) -> str:
+        """Why the subject stopped answering: its exit code and the last line it printed."""
+        try:
+            code = self._process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            code = None
+        said = f"ended (exit code {code})" if code is not None else "closed its connection"
+        return f"the target's process {said} {self._log_tail()}".strip()
 
     def _log_tail(self) -> str:
         try:
@@ -346,7 +355,7 @@ class Copy:
         try:
             self.channel.send({"op": op, **{key: encode(value) for key, value in fields.items()}})
         except OSError:
-            raise SubjectFailure(f"the target's process ended {self.subject._log_tail()}".strip()) from None
+            raise SubjectFailure(self.subject.ended()) from None
         while True:
             now = time.monotonic()
             if now >= self.deadline:
