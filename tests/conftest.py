@@ -18,7 +18,8 @@ import signal
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,60 @@ def graded(run_checks) -> Callable[[str, str], dict[str, Result]]:
     return grade
 
 
+def apply_edits(
+    target: Path,
+    folder: str,
+    base: Path,
+    replace: dict[str, list[tuple[str, str]]] | None = None,
+    files: dict[str, str] | None = None,
+    delete: Sequence[str] = (),
+) -> Path:
+    """Copy ``base/folder`` to ``target/folder`` and apply a variant's edits; return ``target``."""
+    shutil.copytree(base / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, pairs in (replace or {}).items():
+        path = target / folder / name
+        text = path.read_text(encoding="utf-8")
+        for old, new in pairs:
+            assert old in text, f"variant edit not applicable: {old!r} is not in {base.name}/{folder}/{name}"
+            text = text.replace(old, new)
+        path.write_text(text, encoding="utf-8")
+    for name, text in (files or {}).items():
+        path = target / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    for name in delete:
+        (target / folder / name).unlink()
+    return target
+
+
+@pytest.fixture(scope="session")
+def grade_variants(tmp_path_factory: pytest.TempPathFactory, run_cli) -> Callable[..., dict[str, dict[str, Result]]]:
+    """``grade_variants(stage, variants)``: grade many variants of one stage in one batch
+    (``python -m checks grade``, two at a time), each given as ``make_target``'s keyword
+    arguments; results by variant name, then by check id."""
+
+    def grade(stage: str, variants: dict[str, dict]) -> dict[str, dict[str, Result]]:
+        root = tmp_path_factory.mktemp(f"variants{stage}")
+        folder = find_stage(stage).folder
+        names = {f"v{number:03d}": name for number, name in enumerate(variants)}
+        for student, name in names.items():
+            edits = dict(variants[name])
+            apply_edits(root / "class" / student, folder, edits.pop("base", REPO_ROOT / "solutions"), **edits)
+        proc = run_cli("grade", str(root / "class"), "--stage", stage, "--jobs", "2", "--sandbox", "off", "--out", str(root / "out"), timeout=1800)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        graded = {}
+        for student, name in names.items():
+            suite = ET.parse(root / "out" / student / "junit.xml").getroot()
+            graded[name] = {}
+            for case in suite.iter("testcase"):
+                failure = case.find("failure")
+                reason = failure.get("message", "") if failure is not None else ""
+                graded[name][case.get("name")] = Result("failed" if failure is not None else "passed", reason, 0)
+        return graded
+
+    return grade
+
+
 @pytest.fixture
 def make_target(tmp_path: Path) -> Callable[..., Path]:
     """``make_target(stage, *, base=solutions, replace=None, files=None, delete=())``: a target
@@ -108,25 +163,9 @@ def make_target(tmp_path: Path) -> Callable[..., Path]:
         base: Path = REPO_ROOT / "solutions",
         replace: dict[str, list[tuple[str, str]]] | None = None,
         files: dict[str, str] | None = None,
-        delete: list[str] = (),
+        delete: Sequence[str] = (),
     ) -> Path:
-        folder = find_stage(stage).folder
-        target = tmp_path / "target"
-        shutil.copytree(base / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
-        for name, pairs in (replace or {}).items():
-            path = target / folder / name
-            text = path.read_text(encoding="utf-8")
-            for old, new in pairs:
-                assert old in text, f"variant edit not applicable: {old!r} is not in {base.name}/{folder}/{name}"
-                text = text.replace(old, new)
-            path.write_text(text, encoding="utf-8")
-        for name, text in (files or {}).items():
-            path = target / folder / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        for name in delete:
-            (target / folder / name).unlink()
-        return target
+        return apply_edits(tmp_path / "target", find_stage(stage).folder, base, replace, files, delete)
 
     return build
 

@@ -11,7 +11,15 @@ from psycopg2 import errors, sql
 
 from checks.db import server as db_server
 from checks.db.roles import CONNECTION_LIMIT, StudentRole
-from checks.db.server import ENVIRONMENT, PASSWORD_FILE, PASSWORD_HBA, Server, get_server, libpq_dsn, prepare
+from checks.db.server import (
+    ENVIRONMENT,
+    PASSWORD_FILE,
+    PASSWORD_HBA,
+    Server,
+    get_server,
+    libpq_dsn,
+    prepare,
+)
 from checks.registry import REPO_ROOT
 
 
