@@ -37,7 +37,7 @@ IMPORT_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 10.0
 # After this long in one request, look at the copy's stack once a second: a spot where an
 # earlier check already hung ends this one at once instead of after the whole time limit.
-SAMPLE_AFTER = 2.0
+SAMPLE_AFTER = 1.0
 STACK_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
 
 Launcher = Callable[[list[str], dict[str, str], Path, int], subprocess.Popen]
