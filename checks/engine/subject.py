@@ -349,6 +349,11 @@ class Copy:
         self.deadline = deadline
         self.timeout = timeout
 
+    @property
+    def tables_after_import(self) -> frozenset[str]:
+        """The tables importing the stage created (``create_all`` at import time, say)."""
+        return self.subject.tables_after_import
+
     def request(self, op: str, **fields: Any) -> Any:
         """Send one request and decode the answer, or raise a :class:`SubjectFailure`."""
         started = time.monotonic()

@@ -16,7 +16,7 @@ def test_metadata_has_a_naming_convention(subject):
 
 def test_app_leaves_the_schema_to_alembic(subject, database):
     subject.app("app.main", "start")
-    tables = sorted(database.tables() | subject.subject.tables_after_import)  # create_all at import counts too
+    tables = sorted(database.tables() | subject.tables_after_import)  # create_all at import counts too
     assert tables == [], f"importing and starting the app created {tables}: leave the schema to Alembic"
 
 
