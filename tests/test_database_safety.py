@@ -91,6 +91,14 @@ def test_embedded_server_is_used_when_database_url_is_unset():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_embedded_server_that_cannot_start_is_one_clear_line(cache_dir):
+    cache_dir.mkdir()
+    (cache_dir / "pgdata-18").write_text("not a data directory")
+    env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
+    del env["DATABASE_URL"]
+    _assert_one_clear_line(run_cli("01", env=env), "could not start the embedded PostgreSQL", "pgdata-18")
+
+
 def test_starter_run_lists_failures_with_hints_and_no_traceback():
     proc = run_cli("01")
     assert proc.returncode == 1

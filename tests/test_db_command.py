@@ -42,9 +42,9 @@ def _no_traceback(proc: subprocess.CompletedProcess) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def kept(tmp_path_factory):
+def kept(make_cache_dir):
     """An embedded server of its own, kept running by `db start`: (environment, printed DATABASE_URL, admin URL)."""
-    cache = tmp_path_factory.mktemp("db-command") / "cache"
+    cache = make_cache_dir()
     env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache)}
     env.pop("DATABASE_URL", None)
     started = _no_traceback(_db("start", env=env))

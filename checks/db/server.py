@@ -317,9 +317,15 @@ def forget_dead_handles() -> None:
     say): the library stops the server when its last attached process exits."""
     library = embedded_library()
     handles = library.utils.DiskList(PGDATA / ".handle_pids.json")
-    for pid in handles.get():
-        if not process_alive(pid):
-            handles.get_and_remove(pid)
+    with library.PostgresServer._lock:  # the library reads and rewrites the file under this lock only
+        try:
+            pids = handles.get()
+        except ValueError:  # cut short by a process killed while writing it: start the list afresh
+            handles.put([])
+            return
+        for pid in pids:
+            if not process_alive(pid):
+                handles.get_and_remove(pid)
 
 
 def process_alive(pid: int) -> bool:
