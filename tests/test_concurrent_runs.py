@@ -14,7 +14,7 @@ ROUNDS = 10
 
 
 @pytest.mark.slow
-def test_ten_simultaneous_runs_twenty_times_never_crash(cache_dir):
+def test_ten_simultaneous_runs_round_after_round_never_crash(cache_dir):
     """Each round starts 10 runs together on a stopped server: they race to start it, attach,
     forget dead handles and stop it (the last one out), all through the library's handle file."""
     env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache_dir)}
