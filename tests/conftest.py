@@ -240,11 +240,12 @@ class Terminal:
 
 @pytest.fixture
 def terminal(checks_env) -> Iterator[Callable[..., Terminal]]:
-    """``terminal(*args, columns=80, cwd=REPO_ROOT)``: run ``python -m checks ARGS`` in a pseudo-terminal."""
+    """``terminal(*args, columns=80, cwd=REPO_ROOT, env=None)``: run ``python -m checks ARGS`` in a
+    pseudo-terminal (``env`` defaults to ``checks_env()``)."""
     started: list[Terminal] = []
 
-    def start(*args: str, columns: int = 80, cwd: Path = REPO_ROOT) -> Terminal:
-        started.append(Terminal([sys.executable, "-m", "checks", *args], columns, checks_env(), cwd))
+    def start(*args: str, columns: int = 80, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> Terminal:
+        started.append(Terminal([sys.executable, "-m", "checks", *args], columns, checks_env() if env is None else env, cwd))
         return started[-1]
 
     yield start

@@ -1,5 +1,13 @@
-"""Output on a real terminal (a pseudo-terminal 80 columns wide): nothing wider than the terminal,
-and the progress line names the check that is running."""
+"""On a real terminal (a pseudo-terminal 80 columns wide): nothing wider than the terminal, the
+progress line names the check that is running, and Ctrl-C in watch mode leaves nothing behind."""
+
+import subprocess
+import sys
+
+import psycopg2
+
+from checks.db.server import libpq_dsn, parse_database_url
+from checks.registry import REPO_ROOT
 
 LIST_POSTS = "list_posts returns every post"
 
@@ -35,3 +43,27 @@ def test_list_and_hint_wrap_to_the_width(terminal, starter):
     assert hints.finish() == 1, hints.text
     assert "[2/" in hints.text and "README step" in hints.text
     _assert_fits(hints)
+
+
+def test_ctrl_c_in_watch_during_a_run_leaves_no_server_and_no_database(make_target, terminal, checks_env, tmp_path):
+    target = make_target("01", replace={"posts.py": [(
+        '    """All posts, oldest first."""\n', '    """All posts, oldest first."""\n    import time\n    time.sleep(3600)\n',
+    )]})
+    cache = tmp_path / "cache"
+    env = checks_env(SQL_LAB_CACHE_DIR=str(cache))
+    del env["DATABASE_URL"]  # the embedded server, started and stopped by the runs themselves
+    term = terminal("watch", "01", "--target", str(target), env=env)
+    term.wait_for(LIST_POSTS)  # the run is inside a check: its throwaway database exists
+    term.ctrl_c()
+    try:
+        assert term.finish() == 130, term.text
+        assert "Traceback" not in term.text
+        assert subprocess.run(["pgrep", "-f", f"postgres -D {cache}"], capture_output=True).returncode == 1, "a server is still running"
+        started = subprocess.run([sys.executable, "-m", "checks", "db", "start"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        assert started.returncode == 0, started.stderr
+        url = parse_database_url(started.stdout.splitlines()[0].removeprefix("export DATABASE_URL='").rstrip("'"))
+        with psycopg2.connect(libpq_dsn(url)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'labtmp%'")
+            assert cur.fetchall() == []
+    finally:
+        subprocess.run([sys.executable, "-m", "checks", "db", "stop"], cwd=REPO_ROOT, env=env, capture_output=True)
