@@ -2,7 +2,8 @@
 
 From the command line it connects to ``DATABASE_URL`` and compares against the models of the
 stage folder named in alembic.ini (``stage_folder``). The checks run it in-process instead and
-hand over a connection and the target's metadata through ``config.attributes``.
+hand over a connection and the target's metadata through ``config.attributes``; a caller that
+keeps its own logging (a notebook) passes ``configure_logger=False`` there.
 """
 
 import os
@@ -14,7 +15,7 @@ from dotenv import load_dotenv
 from sqlalchemy import create_engine, pool
 
 config = context.config
-if config.config_file_name is not None and "connection" not in config.attributes:
+if config.config_file_name is not None and "connection" not in config.attributes and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name)
 
 

@@ -24,6 +24,7 @@ def tables(database):
 def test_reference_chain_upgrades_and_downgrades_from_the_root(database):
     up = alembic("-n", "solutions", "upgrade", "head", url=database.url)
     assert up.returncode == 0, up.stderr
+    assert "INFO  [alembic.runtime.migration] Running upgrade  -> 0001" in up.stderr, "the command line logs each step"
     assert tables(database) == ["alembic_version", "users"]
     check = alembic("-n", "solutions", "check", url=database.url)
     assert check.returncode == 0, check.stderr
@@ -44,3 +45,13 @@ def test_students_chain_is_the_default(database, starter, tmp_path):
 def test_missing_database_url_is_one_clear_line():
     proc = subprocess.run([ALEMBIC, "current"], cwd=REPO_ROOT, env={"PATH": str(Path(sys.executable).parent)}, capture_output=True, text=True)
     assert proc.returncode != 0 and "DATABASE_URL is not set" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_caller_with_its_own_logging_gets_no_info_lines(database):
+    """What notebook 03 does: Alembic's API with ``configure_logger=False`` leaves logging alone."""
+    code = ("from alembic import command\nfrom alembic.config import Config\n"
+            "config = Config('alembic.ini', ini_section='solutions', attributes={'configure_logger': False})\n"
+            "command.upgrade(config, 'head')\ncommand.downgrade(config, 'base')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env={"PATH": str(Path(sys.executable).parent), "DATABASE_URL": database.url},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

@@ -1,5 +1,5 @@
-"""The stage READMEs are followed from the workbook root: their commands work there, and the one
-place they cannot work (a stage folder) is named in each README with Python's own message."""
+"""The READMEs are followed from the workbook root: their commands work there, and the one place
+they cannot work (a stage folder) is named in each stage README with Python's own message."""
 
 import os
 import re
@@ -58,3 +58,8 @@ def test_stage_01s_try_it_runs_from_the_root(database):
     env = {**os.environ, "DATABASE_URL": database.url, "PYTHONPATH": path.split("=", 1)[1].replace("labs/", "solutions/")}
     proc = subprocess.run([sys.executable, "-c", "\n".join(statements)], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_top_readme_makes_the_virtualenv_before_installing():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert readme.index("python -m venv .venv") < readme.index("pip install -r requirements.txt")
