@@ -37,19 +37,26 @@ def database_url() -> str:
     return url
 
 
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Autogenerate leaves alone the tables the models do not know (stage 01's ``posts`` in a
+    shared database, say): they never become a ``drop_table`` in a revision."""
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
 def run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata(),
         compare_type=True,
         compare_server_default=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 if context.is_offline_mode():
-    context.configure(url=database_url(), target_metadata=target_metadata(), literal_binds=True)
+    context.configure(url=database_url(), target_metadata=target_metadata(), literal_binds=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 elif "connection" in config.attributes:  # shared by the caller, who owns its transaction

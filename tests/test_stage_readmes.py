@@ -63,3 +63,9 @@ def test_stage_01s_try_it_runs_from_the_root(database):
 def test_the_top_readme_makes_the_virtualenv_before_installing():
     readme = (REPO_ROOT / "README.md").read_text()
     assert readme.index("python -m venv .venv") < readme.index("pip install -r requirements.txt")
+
+
+def test_stage_03_empties_the_database_before_the_baseline():
+    readme = _readme(load_stages()[2])
+    step2 = readme[readme.index("## Step 2"):readme.index("## Step 3")]
+    assert step2.index("python -m checks db reset\n") < step2.index("alembic revision --autogenerate")
