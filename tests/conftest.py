@@ -10,15 +10,21 @@ fresh clone.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
+import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tarfile
 import tempfile
+import termios
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -239,3 +245,76 @@ def make_cache_dir() -> Iterator[Callable[[], Path]]:
 def cache_dir(make_cache_dir: Callable[[], Path]) -> Path:
     """An empty ``SQL_LAB_CACHE_DIR`` for this test's own embedded server (see ``make_cache_dir``)."""
     return make_cache_dir()
+
+
+class Terminal:
+    """A program in a pseudo-terminal of a given width, started as a shell starts a job: its own
+    process group in the foreground, so that Ctrl-C reaches every process of the group."""
+
+    def __init__(self, args: list[str], columns: int, env: dict[str, str], cwd: Path) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
+
+        def foreground() -> None:  # runs in the child, after setsid: take the terminal, hear Ctrl-C
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
+                                     start_new_session=True, preexec_fn=foreground)
+        os.close(slave)
+        self.master, self.columns, self.output = master, columns, b""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: every process holding the terminal has exited
+                break
+            if not data:
+                break
+            self.output += data
+
+    @property
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.text:
+            assert self.proc.poll() is None and time.monotonic() < deadline, f"{text!r} never appeared:\n{self.text}"
+            time.sleep(0.05)
+
+    def ctrl_c(self) -> None:
+        """What the terminal does on Ctrl-C: SIGINT to its foreground process group."""
+        os.write(self.master, b"\x03")
+
+    def finish(self, timeout: float = 300) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(10)
+        os.close(self.master)
+        return code
+
+    def segments(self) -> list[str]:
+        """What each write put on one screen line: the text between line feeds and carriage
+        returns, without escape sequences."""
+        return re.split(r"[\r\n]", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", self.text))
+
+
+@pytest.fixture
+def terminal(checks_env) -> Iterator[Callable[..., Terminal]]:
+    """``terminal(*args, columns=80, cwd=REPO_ROOT, env=None)``: run ``python -m checks ARGS`` in a
+    pseudo-terminal (``env`` defaults to ``checks_env()``)."""
+    started: list[Terminal] = []
+
+    def start(*args: str, columns: int = 80, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> Terminal:
+        started.append(Terminal([sys.executable, "-m", "checks", *args], columns, checks_env() if env is None else env, cwd))
+        return started[-1]
+
+    yield start
+    for term in started:
+        if term.proc.poll() is None:
+            os.killpg(term.proc.pid, signal.SIGKILL)
+            term.proc.wait()

@@ -19,7 +19,15 @@ from psycopg2 import sql
 from sqlalchemy.engine import URL
 
 from ..db import server
-from ..db.server import SetupError, Server, advisory_lock, connect_or_explain, display_url, set_password, stored_secret
+from ..db.server import (
+    Server,
+    SetupError,
+    advisory_lock,
+    connect_or_explain,
+    display_url,
+    set_password,
+    stored_secret,
+)
 from ..db.throwaway import empty_database
 
 DATABASE = ROLE = "workbook"

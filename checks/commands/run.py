@@ -63,7 +63,7 @@ def run_command(argv: Sequence[str]) -> int:
         timeout=args.timeout,
         verbose=args.verbose,
         extra=extra,
-        on_result=progress.update if progress else None,
+        on_start=progress.start if progress else None,
     )
     if progress:
         progress.clear()
