@@ -9,7 +9,6 @@ Loaded by the root ``conftest.py``, so ``pytest checks --target solutions`` work
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +17,7 @@ import pytest
 from _pytest.outcomes import Failed
 
 from .commands.common import resolve_target
-from .db.server import Server, SetupError, get_server
+from .db.server import Server, SetupError, configured_url, get_server
 from .db.throwaway import ThrowawayDatabase, create_database, drop_stale
 from .subject.loader import StudentCodeError, describe_exception, import_from_stage, stage_imports, stop_stray_threads
 from .registry import Check, Stage, load_stages, stage_for_path
@@ -185,4 +184,4 @@ def load(stage_dir: Path, database: ThrowawayDatabase) -> Iterator[Callable[[str
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"checks target: {resolve_target(config.getoption('target'))}; DATABASE_URL {'set' if os.environ.get('DATABASE_URL') else 'unset (embedded PostgreSQL)'}"
+    return f"checks target: {resolve_target(config.getoption('target'))}; DATABASE_URL {'set' if configured_url() else 'unset (embedded PostgreSQL)'}"

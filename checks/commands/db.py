@@ -90,8 +90,8 @@ def db_command(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m checks db", description="Keep the embedded PostgreSQL running for manual work.")
     parser.add_argument("action", choices=ACTIONS, help="start it and print a DATABASE_URL, print the URL, stop it, or open psql")
     args = parser.parse_args(argv)
-    given = os.environ.get("DATABASE_URL", "")
+    given = server.configured_url()
     if given and str(server.PGDATA) not in unquote(given) and args.action == "start":
-        print("DATABASE_URL is already set, so the workbook uses that server; `db` is only for the embedded one.")
+        print("DATABASE_URL is already set (environment or .env), so the workbook uses that server; `db` is only for the embedded one.")
         return 0
     return ACTIONS[args.action]()
