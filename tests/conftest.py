@@ -22,13 +22,21 @@ def _find_python(version: str) -> str | None:
     return None
 
 
-@pytest.fixture(scope="session", params=SUPPORTED_PYTHONS)
-def supported_python(request) -> str:
-    """Each supported Python found on this machine (a test using it is skipped for the others)."""
-    return _find_python(request.param) or pytest.skip(f"no Python {request.param} on this machine")
+@pytest.fixture(scope="session")
+def pythons() -> dict[str, str]:
+    """The supported Pythons on this machine that can make a virtualenv, by version, oldest first."""
+    return {version: path for version in SUPPORTED_PYTHONS if (path := _find_python(version))}
+
+
+@pytest.fixture(params=SUPPORTED_PYTHONS)
+def python_version(request, pythons) -> str:
+    """Each supported Python version (a test using it is skipped for those this machine lacks)."""
+    if request.param not in pythons:
+        pytest.skip(f"no Python {request.param} on this machine")
+    return request.param
 
 
 @pytest.fixture(scope="session")
-def oldest_python() -> str:
-    """The oldest supported Python found on this machine."""
-    return next(filter(None, map(_find_python, SUPPORTED_PYTHONS)), None) or pytest.skip("no supported Python can make a virtualenv")
+def oldest_python(pythons) -> str:
+    """The oldest supported Python on this machine."""
+    return next(iter(pythons.values()), None) or pytest.skip("no supported Python can make a virtualenv")
