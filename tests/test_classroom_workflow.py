@@ -10,8 +10,6 @@ import yaml
 
 from checks.registry import REPO_ROOT, find_stage
 
-from .variants import checks_env, make_target, run_cli
-
 STEPS = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "classroom.yml").read_text())["jobs"]["run-autograding-tests"]["steps"]
 REPORTER = next(step for step in STEPS if "autograding-grading-reporter" in step.get("uses", ""))
 GRADER = next(step for step in STEPS if "--classroom" in step.get("run", ""))
@@ -53,12 +51,12 @@ def test_the_reporter_reads_the_grading_step():
     assert shlex.split(GRADER["run"]) == ["python", "-m", "checks", "--classroom"]
 
 
-def test_one_broken_check_costs_its_points_only(tmp_path):
+def test_one_broken_check_costs_its_points_only(make_target, run_cli, checks_env):
     stage = find_stage("01")
     broken = next(check for check in stage.checks if check.id == "create_table_is_idempotent")
     assert broken.points == 1
-    target = make_target(tmp_path, "01", replace={"posts.py": [("CREATE TABLE IF NOT EXISTS", "CREATE TABLE")]})
-    output = tmp_path / "github_output"
+    target = make_target("01", replace={"posts.py": [("CREATE TABLE IF NOT EXISTS", "CREATE TABLE")]})
+    output = target.parent / "github_output"
     command = shlex.split(GRADER["run"])[3:] + ["01", "--target", str(target)]
     proc = run_cli(*command, env=checks_env(GITHUB_OUTPUT=str(output)))
     assert proc.returncode == 0, proc.stderr  # graded: the reporter step runs
@@ -74,7 +72,7 @@ def test_one_broken_check_costs_its_points_only(tmp_path):
     assert {test["score"] for test in results["tests"] if test["status"] == "pass"} == {1, 2, 3}
 
 
-def test_classroom_outside_github_actions_is_a_usage_error():
+def test_classroom_outside_github_actions_is_a_usage_error(run_cli, checks_env):
     env = checks_env()
     env.pop("GITHUB_OUTPUT", None)
     proc = run_cli("01", "--classroom", env=env)

@@ -12,13 +12,11 @@ import pytest
 
 from checks.registry import REPO_ROOT, load_stages
 
-from .variants import run_cli
-
 FULL = sum(stage.max_points for stage in load_stages())
 CHECKS = [(stage.id, check) for stage in load_stages() for check in stage.checks]
 
 
-def test_the_bundle_has_what_gradescope_runs(tmp_path):
+def test_the_bundle_has_what_gradescope_runs(tmp_path, run_cli):
     proc = run_cli("gradescope-bundle", "--out", str(tmp_path / "autograder.zip"))
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(tmp_path / "autograder.zip") as bundle:
@@ -30,7 +28,7 @@ def test_the_bundle_has_what_gradescope_runs(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def autograder(tmp_path_factory, oldest_python):
+def autograder(tmp_path_factory, oldest_python, run_cli):
     """``/autograder`` after Gradescope built the image: source/ (the zip), venv/, run_autograder.
 
     setup.sh only defines its steps when sourced: the test calls its install step and skips the
@@ -51,15 +49,17 @@ def autograder(tmp_path_factory, oldest_python):
 
 
 @pytest.fixture
-def run_autograder(autograder):
+def run_autograder(autograder, starter):
     """Put a submission in place, run ``/autograder/run_autograder`` as Gradescope does, return results.json."""
 
     def run(files: dict[str, str] | None = None, *, base: str, as_repo: bool) -> dict:
+        """``base``: "solutions", or "starter" (as committed); ``as_repo``: the stages inside a repository's labs/."""
         submission, results = autograder / "submission", autograder / "results"
         for folder in (submission, results):
             shutil.rmtree(folder, ignore_errors=True)
         results.mkdir()
-        shutil.copytree(REPO_ROOT / base, submission / "labs" if as_repo else submission, ignore=shutil.ignore_patterns("__pycache__"))
+        source = starter if base == "starter" else REPO_ROOT / base
+        shutil.copytree(source, submission / "labs" if as_repo else submission, ignore=shutil.ignore_patterns("__pycache__"))
         for name, text in (files or {}).items():
             (submission / name).write_text(text)
         # A fresh container: no DATABASE_URL, the embedded server starts from nothing in a cache of its own.
@@ -91,7 +91,7 @@ def test_a_solution_repository_gets_full_marks(run_autograder):
 
 @pytest.mark.slow
 def test_the_starter_gets_zero_and_says_why(run_autograder):
-    results = run_autograder(base="labs", as_repo=False)
+    results = run_autograder(base="starter", as_repo=False)
     assert results["score"] == 0
     assert_one_test_per_check(results)
     assert {test["status"] for test in results["tests"]} == {"failed"}

@@ -10,8 +10,6 @@ import pytest
 
 from checks.registry import REPO_ROOT
 
-from .variants import checks_env
-
 RUNNING = "%d.%d" % sys.version_info[:2]
 
 
@@ -37,7 +35,7 @@ def installed(pythons, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_installs_and_grades(python_version, installed):
+def test_installs_and_grades(python_version, installed, starter, checks_env):
     python = installed[python_version].result()
 
     def checks(*args: str) -> subprocess.CompletedProcess:
@@ -45,6 +43,6 @@ def test_installs_and_grades(python_version, installed):
 
     solutions = checks("--target", "solutions")
     assert solutions.returncode == 0, solutions.stdout[-3000:] + solutions.stderr[-2000:]
-    starter = checks("01")
-    assert starter.returncode == 1, starter.stdout[-3000:] + starter.stderr[-2000:]
-    assert "Traceback" not in starter.stdout + starter.stderr
+    started = checks("01", "--target", str(starter))
+    assert started.returncode == 1, started.stdout[-3000:] + started.stderr[-2000:]
+    assert "Traceback" not in started.stdout + started.stderr
