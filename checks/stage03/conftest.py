@@ -1,8 +1,41 @@
-"""Fixtures shared by the stage 03 checks: the target's revisions, run in its copy, and the
-checks' own view of the database they build."""
+"""Fixtures shared by the stage 03 checks: the target's revisions, run in its copy one at a time,
+and the checks' own view of the database they build.
+
+Revisions are numbered from 1 (the baseline, README step 2) up; revision 2 is step 3 and every
+later one step 4. A revision that fails ends the check, as the check's own failure when it grades
+that revision, else as "needs step N first".
+"""
+
+import re
 
 import pytest
 from sqlalchemy import create_engine, inspect, pool, text
+
+from checks.engine.subject import Ref, StudentRaised
+
+RESET = "autogenerate against an empty database (python -m checks db reset)"
+BACKGROUND = re.compile(r"\s*\(Background on this error at: \S+\)")
+MISSING_TABLE = re.compile(r'table "(?P<name>[^"]+)" does not exist')
+DIFF_TABLE = re.compile(r"Table\('(?P<name>[^']+)'|table=<(?P<of>[^>]+)>")
+# ('add_column', None, 'users', Column('bio', ...)), [('modify_default', None, 'users', 'created_at', ...)],
+# ('add_index', Index('ix_users_bio', ...)), ('remove_table', Table('posts', ...))
+DIFF = re.compile(
+    r"\[?\('(?P<kind>\w+)', (?:None, '(?P<table>\w+)', (?:'(?P<column>\w+)'|Column\('(?P<new>\w+)')"
+    r"|(?:Index|Table|UniqueConstraint)\('(?P<name>\w+)')?"
+)
+
+
+def step_of(number: int) -> int:
+    """The README step that teaches revision ``number``."""
+    return {1: 2, 2: 3}.get(number, 4)
+
+
+def needs(step: int, reason: str) -> None:
+    pytest.fail(f"needs step {step} first: {reason}", pytrace=False)
+
+
+def revision_name(number: int, revision: str) -> str:
+    return "the first revision" if number == 1 else f"revision {number} ({revision})"
 
 
 class Migrations:
@@ -11,7 +44,10 @@ class Migrations:
     def __init__(self, subject, url: str) -> None:
         self.subject = subject
         self.engine = create_engine(url, poolclass=pool.NullPool)
+        self._model_tables: set[str] | None = None
+        self._chain: list[str] | None = None
 
+    # -- the revision graph -------------------------------------------------------------------
     def revisions(self) -> list[str]:
         """Revision ids from the base up."""
         return self.subject.alembic("revisions")
@@ -22,15 +58,91 @@ class Migrations:
     def bases(self) -> list[str]:
         return self.subject.alembic("bases")
 
-    def upgrade(self, revision: str = "head") -> None:
-        self.subject.alembic("upgrade", revision)
+    def base(self) -> str:
+        """The baseline's id, when there is exactly one (else the check needs step 5)."""
+        bases = self.bases()
+        if len(bases) != 1:
+            needs(5, f"there are {len(bases)} base revisions ({', '.join(bases)}), so no single baseline")
+        return bases[0]
 
-    def downgrade(self, revision: str) -> None:
-        self.subject.alembic("downgrade", revision)
+    def chain(self) -> list[str]:
+        """The revisions from the base up, when they form one line (else the check needs step 5)."""
+        if self._chain is None:
+            heads = self.heads()
+            if len(heads) != 1:
+                needs(5, f"the revisions fork into {len(heads)} heads ({', '.join(heads)}), so `upgrade head` has no single target")
+            self.base()
+            self._chain = self.revisions()
+        return self._chain
+
+    def position(self, chain: list[str]) -> int:
+        """The number of the revision the database is at (0: none applied)."""
+        if not inspect(self.engine).has_table("alembic_version"):
+            return 0
+        current = [row[0] for row in self.execute("SELECT version_num FROM alembic_version")]
+        return chain.index(current[0]) + 1 if current else 0
+
+    # -- running revisions ----------------------------------------------------------------------
+    def upgrade(self, to: int | None = None, *, own: bool = False) -> None:
+        """Apply revisions one at a time up to number ``to`` (all when None). When one fails, the
+        check fails with its own reason if ``own``, else as "needs step N first"."""
+        if to == 1:
+            todo = [(1, self.base())]
+        else:
+            chain = self.chain()
+            to = len(chain) if to is None else to
+            todo = [(number, chain[number - 1]) for number in range(self.position(chain) + 1, to + 1)]
+        for number, revision in todo:
+            try:
+                self.subject.alembic("upgrade", revision)
+            except StudentRaised as exc:
+                reason = self.upgrade_failure(number, revision, exc)
+                if own:
+                    pytest.fail(reason, pytrace=False)
+                needs(step_of(number), reason)
+
+    def upgrade_failure(self, number: int, revision: str, exc: StudentRaised) -> str:
+        """One line on why revision ``number`` failed: a table the models do not have is named."""
+        message = BACKGROUND.sub("", str(exc))
+        missing = MISSING_TABLE.search(message)
+        if missing and missing["name"] not in self.model_tables():
+            return f"{revision_name(number, revision)} drops {missing['name']}, a table the models do not have: {RESET}"
+        return f"{revision_name(number, revision)} fails: {message}"
+
+    def downgrade(self, to: int) -> None:
+        """Undo revisions one at a time down to number ``to`` (0: base); a failing downgrade()
+        fails the check (every downgrade check grades step 5)."""
+        chain = self.chain()
+        for number in range(self.position(chain), to, -1):
+            try:
+                self.subject.alembic("downgrade", chain[number - 2] if number > 1 else "base")
+            except StudentRaised as exc:
+                pytest.fail(f"the downgrade of {revision_name(number, chain[number - 1])} fails: {BACKGROUND.sub('', str(exc))}", pytrace=False)
 
     def drift(self) -> list[str]:
-        """What autogenerate would still change to make the database match the models."""
-        return self.subject.alembic("drift")
+        """What autogenerate would still change to make the database match the models, about
+        the models' tables only (as `alembic check` sees it: env.py leaves other tables alone)."""
+        known = self.model_tables()
+        found = []
+        for diff in self.subject.alembic("drift"):
+            match = DIFF_TABLE.search(diff)
+            if match is None or (match["name"] or match["of"]) in known:
+                found.append(diff)
+        return found
+
+    # -- the database, as the checks read it ------------------------------------------------------
+    def model_tables(self) -> set[str]:
+        """The tables the target's models define."""
+        if self._model_tables is None:
+            self._model_tables = set(self.subject.call("builtins:sorted", Ref("app.models:User.metadata.tables")))
+        return self._model_tables
+
+    def tables(self) -> set[str]:
+        return set(inspect(self.engine).get_table_names()) - {"alembic_version"}
+
+    def unknown_tables(self) -> list[str]:
+        """Tables in the database that the models do not have."""
+        return sorted(self.tables() - self.model_tables())
 
     def columns(self, table: str = "users") -> dict[str, dict]:
         """Columns of ``table`` as the database has them ({} when there is no such table)."""
@@ -44,10 +156,49 @@ class Migrations:
         unique = {tuple(index["column_names"]) for index in inspector.get_indexes(table) if index["unique"]}
         return unique | {tuple(c["column_names"]) for c in inspector.get_unique_constraints(table)}
 
+    def schema(self, table: str = "users", defaults: bool = True) -> dict[str, tuple]:
+        """What a downgrade must restore: each column (type, NULL, and default unless not
+        ``defaults``) and each index or unique constraint of ``table``, by name."""
+        inspector = inspect(self.engine)
+        if not inspector.has_table(table):
+            return {}
+        found = {
+            f"column {c['name']}": (str(c["type"]), c["nullable"], c["default"] if defaults else None)
+            for c in inspector.get_columns(table)
+        }
+        found |= {f"index {i['name']}": (tuple(i["column_names"]), i["unique"]) for i in inspector.get_indexes(table)}
+        found |= {f"constraint {c['name']}": tuple(c["column_names"]) for c in inspector.get_unique_constraints(table)}
+        return found
+
     def execute(self, sql: str, params: dict | list | None = None) -> list:
         with self.engine.begin() as connection:
             result = connection.execute(text(sql), params or {})
             return result.fetchall() if result.returns_rows else []
+
+
+def describe_drift(drift: list[str], shown: int = 4) -> str:
+    """The first few differences autogenerate found, each as ``kind table.column`` or ``kind name``."""
+    said = []
+    for diff in drift[:shown]:
+        match = DIFF.match(diff)
+        if match is None:
+            said.append(diff[:80])
+            continue
+        if match["name"]:
+            said.append(f"{match['kind']} {match['name']}")
+        elif match["table"]:
+            said.append(f"{match['kind']} {match['table']}.{match['column'] or match['new']}")
+        else:
+            said.append(match["kind"])
+    return "; ".join(said) + (f" and {len(drift) - shown} more" if len(drift) > shown else "")
+
+
+def schema_difference(want: dict[str, tuple], got: dict[str, tuple]) -> str:
+    """How ``got`` differs from ``want`` (two :meth:`Migrations.schema` results), in words."""
+    parts = [f"{name} is still there" for name in got if name not in want]
+    parts += [f"{name} is missing" for name in want if name not in got]
+    parts += [f"{name} changed" for name in want if name in got and want[name] != got[name]]
+    return ", ".join(parts)
 
 
 @pytest.fixture
@@ -75,8 +226,12 @@ def sample_rows(count: int) -> list[dict]:
     return rows
 
 
-def insert(migrations, rows) -> None:
-    migrations.execute("INSERT INTO users (email, username) VALUES (:email, :username)", rows)
+def insert(migrations, rows, given: dict[str, str] | None = None) -> None:
+    """Insert users; ``given`` sets more columns to SQL expressions (``{"is_active": "true"}``)."""
+    given = given or {}
+    columns = ", ".join(["email", "username", *given])
+    values = ", ".join([":email", ":username", *given.values()])
+    migrations.execute(f"INSERT INTO users ({columns}) VALUES ({values})", rows)
 
 
 def stored(migrations) -> list[tuple]:
