@@ -81,6 +81,7 @@ def assert_one_test_per_check(results: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a safety limit: the first one also waits for the install
 def test_a_solution_repository_gets_full_marks(run_autograder):
     results = run_autograder(base="solutions", as_repo=True)
     assert results["score"] == FULL
@@ -90,6 +91,7 @@ def test_a_solution_repository_gets_full_marks(run_autograder):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a safety limit: the first one also waits for the install
 def test_the_starter_gets_zero_and_says_why(run_autograder):
     results = run_autograder(base="starter", as_repo=False)
     assert results["score"] == 0
@@ -100,6 +102,7 @@ def test_the_starter_gets_zero_and_says_why(run_autograder):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a safety limit: the first one also waits for the install
 def test_a_flood_of_output_is_capped(run_autograder):
     posts = (REPO_ROOT / "solutions" / "01_psycopg2" / "posts.py").read_text()
     flood = '    """All posts, oldest first."""\n    raise ValueError("x" * 100_000)\n'
