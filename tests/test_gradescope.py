@@ -6,7 +6,9 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -28,12 +30,14 @@ def test_the_bundle_has_what_gradescope_runs(tmp_path, run_cli):
 
 
 @pytest.fixture(scope="module")
-def autograder(tmp_path_factory, oldest_python, run_cli):
+def autograder(oldest_python, run_cli):
     """``/autograder`` after Gradescope built the image: source/ (the zip), venv/, run_autograder.
 
     setup.sh only defines its steps when sourced: the test calls its install step and skips the
-    one that apt-installs python3 into the image."""
-    root = tmp_path_factory.mktemp("autograder")
+    one that apt-installs python3 into the image. The folder lies outside pytest's temporary
+    folder, which is private to root: the embedded server and a sandbox run as other users."""
+    root = Path(tempfile.mkdtemp(prefix="sql-lab-autograder-"))
+    root.chmod(0o755)
     assert run_cli("gradescope-bundle", "--out", str(root / "bundle.zip")).returncode == 0
     with zipfile.ZipFile(root / "bundle.zip") as bundle:
         bundle.extractall(root / "source")
@@ -45,7 +49,8 @@ def autograder(tmp_path_factory, oldest_python, run_cli):
     )
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-3000:]
     shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")  # where Gradescope puts it
-    return root
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

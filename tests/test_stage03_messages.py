@@ -2,9 +2,8 @@
 against the workbook database, which still held stage 01's posts table. The variants are the
 mutants of checks/stage03/rules.toml; this test reads the reasons they get."""
 
-import tomllib
-
 import pytest
+import tomllib
 
 from checks.registry import find_stage
 
