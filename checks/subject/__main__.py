@@ -48,6 +48,8 @@ def main() -> None:
             import_from_stage(name, stage_dir)
         except StudentCodeError as exc:
             errors[name] = str(exc)
+    if args.alembic_dir and (stage_dir / "versions").is_dir():
+        from . import migrations  # noqa: F401  (Alembic loads once here, not in every copy)
     control.send({"ready": True, "errors": errors})
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # copies are reaped by the kernel
     while (message := control.receive()) is not None:

@@ -6,6 +6,7 @@ files (``<stage>/versions``) and the models come from the target.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -29,7 +30,7 @@ class Migrations:
         self.config.set_main_option("path_separator", "os")
         self.config.attributes["target_metadata"] = metadata
 
-    @property
+    @cached_property
     def script(self) -> ScriptDirectory:
         return ScriptDirectory.from_config(self.config)
 
