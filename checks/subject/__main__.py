@@ -48,6 +48,10 @@ def main() -> None:
             import_from_stage(name, stage_dir)
         except StudentCodeError as exc:
             errors[name] = str(exc)
+    if any(name.split(".")[-1] == "main" for name in args.modules.split(",")):
+        from .http import warm_up
+
+        warm_up()
     if args.alembic_dir and (stage_dir / "versions").is_dir():
         from . import migrations  # noqa: F401  (Alembic loads once here, not in every copy)
     control.send({"ready": True, "errors": errors})

@@ -48,3 +48,12 @@ class Apps:
         with ThreadPoolExecutor(max_workers=len(requests)) as pool:
             futures = [pool.submit(self.request, client, r["method"], r["url"], r) for r in requests]
             return [future.result() for future in futures]
+
+
+def warm_up() -> None:
+    """Serve one request to an empty app, so that what TestClient imports and sets up on first use
+    happens once in the process copies are forked from, not again in every copy."""
+    from fastapi import FastAPI
+
+    with TestClient(FastAPI()) as client:
+        client.get("/")
