@@ -2,7 +2,8 @@
 
 From the command line it connects to ``DATABASE_URL`` and compares against the models of the
 stage folder named in alembic.ini (``stage_folder``). The checks run it in-process instead and
-hand over a connection and the target's metadata through ``config.attributes``.
+hand over a connection and the target's metadata through ``config.attributes``; a caller that
+keeps its own logging (a notebook) passes ``configure_logger=False`` there.
 """
 
 import os
@@ -14,7 +15,7 @@ from dotenv import load_dotenv
 from sqlalchemy import create_engine, pool
 
 config = context.config
-if config.config_file_name is not None and "connection" not in config.attributes:
+if config.config_file_name is not None and "connection" not in config.attributes and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name)
 
 
@@ -36,19 +37,26 @@ def database_url() -> str:
     return url
 
 
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Autogenerate leaves alone the tables the models do not know (stage 01's ``posts`` in a
+    shared database, say): they never become a ``drop_table`` in a revision."""
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
 def run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata(),
         compare_type=True,
         compare_server_default=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 if context.is_offline_mode():
-    context.configure(url=database_url(), target_metadata=target_metadata(), literal_binds=True)
+    context.configure(url=database_url(), target_metadata=target_metadata(), literal_binds=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 elif "connection" in config.attributes:  # shared by the caller, who owns its transaction

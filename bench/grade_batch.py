@@ -6,7 +6,7 @@ time per submission, and the ratio against the naive way: a fresh ``pytest`` pro
 fresh embedded PostgreSQL (a new data directory, initdb included) per submission, one after
 the other. The naive way is timed on a small sample and extrapolated, as the output says.
 
-    python bench/grade_batch.py [--n 100] [--naive-sample 3] [--jobs J] [--stage 01 ...]
+    python bench/grade_batch.py [--n 100] [--naive-sample 3] [--jobs J] [--stage 01 ...] [--sandbox auto|require|off]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=3, help="submissions graded the naive way (default 3)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--stage", action="append", default=[], help="stages to grade (default: all)")
+    parser.add_argument("--sandbox", default="auto", choices=("auto", "require", "off"))
     args = parser.parse_args()
     stages = args.stage or ["01", "02", "03"]
     with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
@@ -67,12 +68,13 @@ def main() -> None:
         submissions = build(folder, args.n)
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         command = [sys.executable, "-m", "checks", "grade", str(folder), "--jobs", str(args.jobs), "--out", str(Path(tmp) / "grades")]
+        command += ["--sandbox", args.sandbox]
         command += [f"--stage={s}" for s in stages]
         total = timed(command, env)
         naive_times = [naive(s, stages, Path(tmp)) for s in submissions[: args.naive_sample]]
     per_submission = total / args.n
     naive_each = statistics.median(naive_times)
-    print(f"batch:  {args.n} submissions x stages {','.join(stages)} in {total:.1f} s with --jobs {args.jobs}: {per_submission:.2f} s per submission")
+    print(f"batch:  {args.n} submissions x stages {','.join(stages)} in {total:.1f} s with --jobs {args.jobs}, --sandbox {args.sandbox}: {per_submission:.2f} s per submission")
     print(f"naive:  median {naive_each:.2f} s per submission over {len(naive_times)} (fresh pytest + fresh server each, sequential);")
     print(f"        extrapolated to {args.n}: {naive_each * args.n:.1f} s")
     print(f"ratio:  naive / batch = {naive_each * args.n / total:.2f}x")

@@ -8,10 +8,15 @@ and the exports all read the registry through :func:`load_stages`.
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 CHECKS_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = CHECKS_ROOT.parent

@@ -10,16 +10,24 @@ fresh clone.
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import io
 import json
 import os
+import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tarfile
+import tempfile
+import termios
+import threading
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,3 +221,136 @@ def workbook_clone(tmp_path: Path, starter: Path) -> Path:
     subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "wip", "--allow-empty"], check=True)
     return clone
+
+
+@pytest.fixture(scope="session")
+def make_cache_dir() -> Iterator[Callable[[], Path]]:
+    """Makes empty ``SQL_LAB_CACHE_DIR`` folders, for embedded servers of a test's own.
+
+    They live outside pytest's temporary folder: as root the server runs as another user
+    (``embedded_postgres``), and every pytest session that starts on the machine makes
+    ``/tmp/pytest-of-root`` private again (mode 0700), which cuts a running server off its data.
+    """
+    made: list[Path] = []
+
+    def make() -> Path:
+        made.append(Path(tempfile.mkdtemp(prefix="sql-lab-test-")))
+        return made[-1] / "cache"
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def cache_dir(make_cache_dir: Callable[[], Path]) -> Path:
+    """An empty ``SQL_LAB_CACHE_DIR`` for this test's own embedded server (see ``make_cache_dir``)."""
+    return make_cache_dir()
+
+
+class Terminal:
+    """A program in a pseudo-terminal of a given width, started as a shell starts a job: its own
+    process group in the foreground, so that Ctrl-C reaches every process of the group."""
+
+    def __init__(self, args: list[str], columns: int, env: dict[str, str], cwd: Path) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
+
+        def foreground() -> None:  # runs in the child, after setsid: take the terminal, hear Ctrl-C
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
+                                     start_new_session=True, preexec_fn=foreground)
+        os.close(slave)
+        self.master, self.columns, self.output = master, columns, b""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: every process holding the terminal has exited
+                break
+            if not data:
+                break
+            self.output += data
+
+    @property
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.text:
+            assert self.proc.poll() is None and time.monotonic() < deadline, f"{text!r} never appeared:\n{self.text}"
+            time.sleep(0.05)
+
+    def ctrl_c(self) -> None:
+        """What the terminal does on Ctrl-C: SIGINT to its foreground process group."""
+        os.write(self.master, b"\x03")
+
+    def finish(self, timeout: float = 300) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(10)
+        os.close(self.master)
+        return code
+
+    def segments(self) -> list[str]:
+        """What each write put on one screen line: the text between line feeds and carriage
+        returns, without escape sequences."""
+        return re.split(r"[\r\n]", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", self.text))
+
+
+@pytest.fixture
+def terminal(checks_env) -> Iterator[Callable[..., Terminal]]:
+    """``terminal(*args, columns=80, cwd=REPO_ROOT, env=None)``: run ``python -m checks ARGS`` in a
+    pseudo-terminal (``env`` defaults to ``checks_env()``)."""
+    started: list[Terminal] = []
+
+    def start(*args: str, columns: int = 80, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> Terminal:
+        started.append(Terminal([sys.executable, "-m", "checks", *args], columns, checks_env() if env is None else env, cwd))
+        return started[-1]
+
+    yield start
+    for term in started:
+        if term.proc.poll() is None:
+            os.killpg(term.proc.pid, signal.SIGKILL)
+            term.proc.wait()
+
+
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")  # pyproject.toml's requires-python, and the README
+
+
+def _find_python(version: str) -> str | None:
+    """``python3.X`` on PATH, or a pyenv build of it, that can make a virtualenv."""
+    candidates = [shutil.which(f"python{version}"), *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python")))]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import ensurepip, sys, venv; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def pythons() -> dict[str, str]:
+    """The supported Pythons on this machine that can make a virtualenv, by version, oldest first."""
+    return {version: path for version in SUPPORTED_PYTHONS if (path := _find_python(version))}
+
+
+@pytest.fixture(params=SUPPORTED_PYTHONS)
+def python_version(request, pythons) -> str:
+    """Each supported Python version (a test using it is skipped for those this machine lacks)."""
+    if request.param not in pythons:
+        pytest.skip(f"no Python {request.param} on this machine")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def oldest_python(pythons) -> str:
+    """The oldest supported Python on this machine."""
+    return next(iter(pythons.values()), None) or pytest.skip("no supported Python can make a virtualenv")

@@ -84,9 +84,9 @@ def test_password_file_is_private(embedded):
     assert embedded.url.password == PASSWORD_FILE.read_text().strip()
 
 
-def test_a_trust_data_directory_of_an_earlier_version_is_converted(tmp_path, no_stored_passwords):
+def test_a_trust_data_directory_of_an_earlier_version_is_converted(cache_dir, no_stored_passwords):
     """An earlier workbook left a data directory where every local login was trusted."""
-    cache = tmp_path / "cache"
+    cache = cache_dir
     cache.mkdir()
     env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache)}
     env.pop("DATABASE_URL", None)

@@ -1,5 +1,6 @@
 """Runs never touch the user's database, leave no throwaway database, and fail clearly on bad set-ups."""
 
+import shutil
 import subprocess
 import sys
 
@@ -99,3 +100,65 @@ def test_starter_run_lists_failures_with_hints_and_no_traceback(run_cli, starter
 def test_unknown_stage_lists_valid_ones(run_cli):
     proc = run_cli("7")
     _assert_one_clear_line(proc, "unknown stage", "01", "02", "03")
+
+
+def test_embedded_server_that_cannot_start_is_one_clear_line(cache_dir, checks_env, run_cli):
+    cache_dir.mkdir()
+    (cache_dir / "pgdata-18").write_text("not a data directory")
+    env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
+    del env["DATABASE_URL"]
+    _assert_one_clear_line(run_cli("01", env=env), "could not start the embedded PostgreSQL", "pgdata-18")
+
+
+@pytest.fixture
+def workbook_copy(tmp_path):
+    """A copy of the workbook (checks and labs) to run ``python -m checks`` in, with a .env of its own."""
+    copy = tmp_path / "workbook"
+    for name in ("checks", "labs"):
+        shutil.copytree(REPO_ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "conftest.py"):
+        shutil.copy(REPO_ROOT / name, copy / name)
+    return copy
+
+
+def _run_in(copy, checks_env, dotenv: str, **env: str) -> subprocess.CompletedProcess:
+    (copy / ".env").write_text(dotenv)
+    environment = checks_env(**env)
+    if "DATABASE_URL" not in env:
+        del environment["DATABASE_URL"]
+    return subprocess.run([sys.executable, "-m", "checks", "01"], cwd=copy, env=environment, capture_output=True, text=True, timeout=300)
+
+
+def test_malformed_url_from_dotenv_says_it_came_from_dotenv(workbook_copy, checks_env):
+    proc = _run_in(workbook_copy, checks_env, "DATABASE_URL=not a url\n")
+    _assert_one_clear_line(proc, "DATABASE_URL in .env is not a valid URL")
+
+
+def test_unreachable_url_from_dotenv_says_to_remove_it_from_dotenv(workbook_copy, checks_env):
+    proc = _run_in(workbook_copy, checks_env, "DATABASE_URL=postgresql://postgres@127.0.0.1:1/nowhere\n")
+    _assert_one_clear_line(proc, "cannot connect", "remove DATABASE_URL from .env")
+    assert "unset DATABASE_URL" not in proc.stderr
+
+
+def test_the_environment_wins_over_dotenv_and_is_named_as_such(workbook_copy, checks_env):
+    proc = _run_in(workbook_copy, checks_env, "DATABASE_URL=not a url\n", DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere")
+    _assert_one_clear_line(proc, "cannot connect", "unset DATABASE_URL")
+    assert ".env" not in proc.stderr
+
+
+def test_embedded_socket_url_of_a_stopped_server_suggests_db_start(cache_dir, checks_env, run_cli):
+    url = f"postgresql+psycopg2://workbook:pw@/workbook?host={cache_dir / 'pgdata-18'}"
+    proc = run_cli("01", env=checks_env(DATABASE_URL=url, SQL_LAB_CACHE_DIR=str(cache_dir)))
+    _assert_one_clear_line(proc, "cannot connect", "python -m checks db start")
+    assert "docker" not in proc.stderr
+
+
+@pytest.mark.parametrize(("url", "shown", "hidden"), [
+    ("postgresql://postgres@127.0.0.1:1/nowhere", "postgres@127.0.0.1", "***"),
+    ("postgresql://postgres:@127.0.0.1:1/nowhere", "postgres@127.0.0.1", "***"),
+    ("postgresql://postgres:s3cret@127.0.0.1:1/nowhere", "postgres:***@127.0.0.1", "s3cret"),
+])
+def test_urls_in_messages_hide_the_password_and_show_no_empty_one(url, shown, hidden, checks_env, run_cli):
+    proc = run_cli("01", env=checks_env(DATABASE_URL=url))
+    _assert_one_clear_line(proc, shown)
+    assert hidden not in proc.stderr

@@ -1,5 +1,6 @@
 """The student's loop: clear failures for broken or hanging code, list, hint, watch, reset, db."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,9 @@ def test_db_start_url_stop(tmp_path, checks_env):
     try:
         assert started.returncode == 0, started.stderr
         url = started.stdout.splitlines()[0].removeprefix("export DATABASE_URL='").rstrip("'")
+        for readme in (REPO_ROOT / "README.md", REPO_ROOT / "solutions" / "01_psycopg2" / "README.md"):
+            (quoted,) = set(re.findall(r"(export DATABASE_URL='postgresql\S*?)\.\.\.'", readme.read_text()))
+            assert started.stdout.startswith(quoted), f"{readme.relative_to(REPO_ROOT)} quotes {quoted!r}: not what db start prints"
         assert url.endswith("/workbook?host=" + str(tmp_path / "cache" / "pgdata-18").replace("/", "%2F"))
         again = subprocess.run([sys.executable, "-m", "checks", "db", "url"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
         assert url in again.stdout

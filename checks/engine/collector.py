@@ -34,10 +34,16 @@ class ResultCollector:
     """A pytest plugin object: one :class:`CheckResult` per selected check, in registry order."""
 
     on_result: Callable[[CheckResult, int, int], None] | None = None
+    on_start: Callable[[CheckResult, int, int], None] | None = None
     results: dict[str, CheckResult] = field(default_factory=dict)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.results = {item.nodeid: CheckResult.for_check(item.stash[CHECK]) for item in session.items if CHECK in item.stash}
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        result = self.results.get(nodeid)
+        if result is not None and self.on_start is not None:
+            self.on_start(result, sum(r.status != "not run" for r in self.results.values()), len(self.results))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = self.results.get(report.nodeid)

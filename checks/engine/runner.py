@@ -88,11 +88,13 @@ def run_checks(
     verbose: bool = False,
     extra: Path | None = None,
     on_result: Callable[[CheckResult, int, int], None] | None = None,
+    on_start: Callable[[CheckResult, int, int], None] | None = None,
     options: Sequence[str] = (),
 ) -> Run:
     """Run the checks of ``stages`` (and the hidden ones under ``extra``) against ``target``;
+    ``on_start`` and ``on_result`` hear of each check as it starts and ends (result, done, total);
     ``options`` are more of the plugin's options (grading's role and sandbox)."""
-    collector = ResultCollector(on_result=on_result)
+    collector = ResultCollector(on_result=on_result, on_start=on_start)
     watcher = _AbortWatcher()
     stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=options)

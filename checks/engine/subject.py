@@ -37,7 +37,7 @@ IMPORT_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 10.0
 # After this long in one request, look at the copy's stack once a second: a spot where an
 # earlier check already hung ends this one at once instead of after the whole time limit.
-SAMPLE_AFTER = 2.0
+SAMPLE_AFTER = 1.0
 STACK_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
 
 Launcher = Callable[[list[str], dict[str, str], Path, int], subprocess.Popen]
@@ -348,6 +348,11 @@ class Copy:
         self.pid = pid
         self.deadline = deadline
         self.timeout = timeout
+
+    @property
+    def tables_after_import(self) -> frozenset[str]:
+        """The tables importing the stage created (``create_all`` at import time, say)."""
+        return self.subject.tables_after_import
 
     def request(self, op: str, **fields: Any) -> Any:
         """Send one request and decode the answer, or raise a :class:`SubjectFailure`."""

@@ -24,6 +24,20 @@ def _of(results: Sequence[CheckResult], stage: Stage) -> list[CheckResult]:
     return [r for r in results if r.stage == stage.id and r.hidden == stage.hidden]
 
 
+OUTPUT_LIMIT = 300  # characters of a test's output on Gradescope: the reason, shortened if need be, and the hint
+
+
+def _output(result: CheckResult) -> str:
+    if result.passed:
+        return ""
+    hint = f"\nHint: {result.hint}"
+    reason = result.reason or result.status
+    room = OUTPUT_LIMIT - len(hint)
+    if len(reason) > room:
+        reason = reason[: max(room - 1, 0)] + "…"
+    return (reason + hint)[:OUTPUT_LIMIT]
+
+
 def gradescope(results: Sequence[CheckResult], seconds: float, status: str = "ok") -> dict:
     """Gradescope's autograder format; hidden checks show once grades are published."""
     return {
@@ -36,7 +50,7 @@ def gradescope(results: Sequence[CheckResult], seconds: float, status: str = "ok
                 "score": r.points,
                 "max_score": r.max_points,
                 "status": "passed" if r.passed else "failed",
-                "output": "" if r.passed else f"{r.reason}\nHint: {r.hint}",
+                "output": _output(r),
                 "visibility": "after_published" if r.hidden else "visible",
             }
             for r in results

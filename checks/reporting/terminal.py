@@ -26,15 +26,24 @@ def use_color(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ
 
 
-def _wrap(label: str, text: str, width: int | None) -> str:
-    """``label`` and ``text`` indented under a check; on a terminal (``width`` given), long text
-    wraps with continuation lines aligned under it, elsewhere it stays on one line for grep."""
-    indent = " " * 6 + label
+def text_width(stream: TextIO) -> int | None:
+    """Columns a line may fill on a terminal (one less than its width, so that no line wraps on
+    its own); None when ``stream`` is not a terminal, where lines stay whole for grep."""
+    return shutil.get_terminal_size().columns - 1 if stream.isatty() else None
+
+
+def fill(text: str, width: int | None, indent: str = "", hanging: str | None = None) -> str:
+    """``indent + text``, wrapped to ``width`` with continuation lines indented by ``hanging``
+    (default: as deep as the text starts); one line when ``width`` is None."""
     if width is None:
         return indent + text
-    return textwrap.fill(
-        text, width, initial_indent=indent, subsequent_indent=" " * len(indent), break_long_words=False, break_on_hyphens=False
-    )
+    hanging = " " * len(indent) if hanging is None else hanging
+    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=hanging, break_on_hyphens=False)
+
+
+def _wrap(label: str, text: str, width: int | None) -> str:
+    """``label`` and ``text`` indented under a check, continuation lines aligned under the text."""
+    return fill(text, width, " " * 6 + label)
 
 
 def stage_summary(stage_id: str, results: Iterable[CheckResult]) -> str:
@@ -48,8 +57,8 @@ def render(run: Run, target: Path) -> str:
     """Per stage: a line per check (✓/✗, points) and a progress line; the reason and the hint for
     the first failing check."""
     paint = _color(use_color(sys.stdout))
-    width = min(shutil.get_terminal_size((100, 20)).columns, 100)
-    wrap = width if sys.stdout.isatty() else None
+    wrap = text_width(sys.stdout)
+    width = min(wrap or 100, 100)
     lines: list[str] = []
     first_failure = next((r for r in run.results if not r.passed), None)
     for stage in run.stages:
@@ -57,7 +66,11 @@ def render(run: Run, target: Path) -> str:
         if not results:
             continue
         label = f"Stage {stage.id} · {stage.title}" + (" (instructor checks)" if stage.hidden else "")
-        lines.append(paint(label, "1") + f"  ({display_path(target / stage.folder)})")
+        folder = f"({display_path(target / stage.folder)})"
+        if wrap and len(label) + 2 + len(folder) > wrap:
+            lines += [paint(label, "1"), fill(folder, wrap, "  ")]
+        else:
+            lines.append(paint(label, "1") + "  " + folder)
         for result in results:
             mark = paint("✓", "32") if result.passed else paint("✗", "31")
             score = f"{result.points}/{result.max_points}"
@@ -69,31 +82,37 @@ def render(run: Run, target: Path) -> str:
         lines.append("  " + paint(stage_summary(stage.id, results), "1"))
         lines.append("")
     if run.interrupted:
-        lines.append(paint("interrupted: the results above are the checks that finished", "31"))
+        lines.append(paint(fill("interrupted: the results above are the checks that finished", wrap), "31"))
     elif run.results:
-        lines.append(paint("All checks pass." if run.all_passed else "Fix the first ✗ above, then run again (`python -m checks hint` for more hints).", "1"))
+        advice = "All checks pass." if run.all_passed else "Fix the first ✗ above, then run again (`python -m checks hint` for more hints)."
+        lines.append(paint(fill(advice, wrap), "1"))
     else:
         lines.append("No checks matched.")
     return "\n".join(lines)
 
 
 class Progress:
-    """A one-line progress bar on a terminal; silent when the stream is not a terminal."""
+    """One status line on a terminal: a bar and the check that is running, never wider than the
+    terminal; silent when the stream is not a terminal."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.enabled = stream.isatty()
 
-    def update(self, result: CheckResult, done: int, total: int) -> None:
+    def start(self, result: CheckResult, done: int, total: int) -> None:
+        filled = 20 * done // max(total, 1)
+        self.show(f"[{'#' * filled}{'.' * (20 - filled)}] {done}/{total}  stage {result.stage}: {result.title}")
+
+    def show(self, text: str) -> None:
+        """Replace the status line with ``text``, cut to the terminal's width."""
         if not self.enabled:
             return
-        bar_width = 30
-        filled = bar_width * done // max(total, 1)
-        text = f"\r[{'#' * filled}{'.' * (bar_width - filled)}] {done}/{total}  stage {result.stage}: {result.title[:40]}"
-        self.stream.write(text.ljust(100)[:100])
+        width = shutil.get_terminal_size().columns - 1
+        line = text if len(text) <= width else text[: width - 1] + "…"
+        self.stream.write(f"\r{line}\033[K")
         self.stream.flush()
 
     def clear(self) -> None:
         if self.enabled:
-            self.stream.write("\r" + " " * 100 + "\r")
+            self.stream.write("\r\033[K")
             self.stream.flush()

@@ -48,5 +48,5 @@ def test_email_and_username_are_indexed(app, rows):
 
 def test_users_table_is_created_at_startup(subject, database):
     subject.app("app.main", "start")
-    tables = database.tables() | subject.subject.tables_after_import  # create_all at import counts too
+    tables = database.tables() | subject.tables_after_import  # create_all at import counts too
     assert "users" in tables, "after the app started there is no users table"
