@@ -14,6 +14,7 @@ ROUNDS = 10
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a guard against hangs only: 100 runs take long on a busy machine
 def test_ten_simultaneous_runs_round_after_round_never_crash(cache_dir):
     """Each round starts 10 runs together on a stopped server: they race to start it, attach,
     forget dead handles and stop it (the last one out), all through the library's handle file."""
@@ -21,6 +22,7 @@ def test_ten_simultaneous_runs_round_after_round_never_crash(cache_dir):
     env.pop("DATABASE_URL", None)
     command = [sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect"]
     for round_ in range(ROUNDS):
+        print(f"round {round_}", flush=True)
         runs = [subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(RUNS)]
         for run in runs:
             stdout, stderr = run.communicate(timeout=300)

@@ -190,7 +190,7 @@ def test_extra_checks_are_reported_separately(tmp_path, run_cli):
     assert [t["visibility"] for t in tests].count("after_published") == 1
 
 
-def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, checks_env, sigint_not_ignored):
+def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, cache_dir, checks_env, sigint_not_ignored):
     submissions, reached = tmp_path / "subs", tmp_path / "reached"
     for n in range(2):  # graded first (--jobs 1, by name), then the batch gets stuck on a student that hangs
         shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / f"a{n}" / STAGE)
@@ -198,7 +198,7 @@ def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, checks
     for n in range(3):
         (submissions / f"b{n}" / STAGE).mkdir(parents=True)
         (submissions / f"b{n}" / POSTS).write_text(hangs)
-    cache, out = tmp_path / "cache", tmp_path / "grades"
+    cache, out = cache_dir, tmp_path / "grades"
     env = checks_env(SQL_LAB_CACHE_DIR=str(cache))
     del env["DATABASE_URL"]  # the batch starts its own embedded server
     proc = subprocess.Popen([sys.executable, "-m", "checks", "grade", str(submissions), "--stage", "01", "--jobs", "1", "--out", str(out),

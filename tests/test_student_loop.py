@@ -111,8 +111,8 @@ def test_watch_runs_again_after_an_edit(checks_env, make_target):
     assert "stage 01: 16/17 checks" in second, "the re-run did not see the edit (list_posts now fails)"
 
 
-def test_db_start_url_stop(tmp_path, checks_env):
-    env = checks_env(SQL_LAB_CACHE_DIR=str(tmp_path / "cache"))
+def test_db_start_url_stop(cache_dir, checks_env):
+    env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
     del env["DATABASE_URL"]
     started = subprocess.run([sys.executable, "-m", "checks", "db", "start"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     try:
@@ -121,7 +121,7 @@ def test_db_start_url_stop(tmp_path, checks_env):
         for readme in (REPO_ROOT / "README.md", REPO_ROOT / "solutions" / "01_psycopg2" / "README.md"):
             (quoted,) = set(re.findall(r"(export DATABASE_URL='postgresql\S*?)\.\.\.'", readme.read_text()))
             assert started.stdout.startswith(quoted), f"{readme.relative_to(REPO_ROOT)} quotes {quoted!r}: not what db start prints"
-        assert url.endswith("/workbook?host=" + str(tmp_path / "cache" / "pgdata-18").replace("/", "%2F"))
+        assert url.endswith("/workbook?host=" + str(cache_dir / "pgdata-18").replace("/", "%2F"))
         again = subprocess.run([sys.executable, "-m", "checks", "db", "url"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
         assert url in again.stdout
         graded = subprocess.run([sys.executable, "-m", "checks", "01", "--target", "solutions"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
@@ -135,8 +135,8 @@ def test_db_start_url_stop(tmp_path, checks_env):
     assert gone.returncode == 2 and "not running" in gone.stderr
 
 
-def test_a_check_run_stops_the_server_it_started(tmp_path, checks_env):
-    env = checks_env(SQL_LAB_CACHE_DIR=str(tmp_path / "cache"))
+def test_a_check_run_stops_the_server_it_started(cache_dir, checks_env):
+    env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
     del env["DATABASE_URL"]
     graded = subprocess.run([sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert graded.returncode == 0, graded.stdout + graded.stderr

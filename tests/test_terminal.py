@@ -45,11 +45,11 @@ def test_list_and_hint_wrap_to_the_width(terminal, starter):
     _assert_fits(hints)
 
 
-def test_ctrl_c_in_watch_during_a_run_leaves_no_server_and_no_database(make_target, terminal, checks_env, tmp_path):
+def test_ctrl_c_in_watch_during_a_run_leaves_no_server_and_no_database(make_target, terminal, checks_env, cache_dir):
     target = make_target("01", replace={"posts.py": [(
         '    """All posts, oldest first."""\n', '    """All posts, oldest first."""\n    import time\n    time.sleep(3600)\n',
     )]})
-    cache = tmp_path / "cache"
+    cache = cache_dir
     env = checks_env(SQL_LAB_CACHE_DIR=str(cache))
     del env["DATABASE_URL"]  # the embedded server, started and stopped by the runs themselves
     term = terminal("watch", "01", "--target", str(target), env=env)

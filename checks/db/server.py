@@ -140,7 +140,7 @@ def connect_or_explain(server: Server, database: str | None = None):
         if server.source == EMBEDDED:
             advice = (
                 f"it does not accept the password in {PASSWORD_FILE}; stop it (python -m checks db stop) "
-                f"and delete {PGDATA} to start afresh" if refused else f"see {PGDATA / 'log'}"
+                f"and delete {PGDATA} to start afresh" if "password authentication failed" in reason else f"see {PGDATA / 'log'}"
             )
         elif refused:
             advice = f"check the user name, password and database name in {server.source}"
@@ -249,8 +249,9 @@ def embedded_library() -> ModuleType:
 def _embedded_server(uri: str) -> Server:
     """The embedded server's admin (superuser, with its password), its passwords required."""
     server = Server(url=parse_database_url(uri).set(password=stored_secret(PASSWORD_FILE)), embedded=True)
-    with embedded_library().PostgresServer._lock:  # one process converts; the others then find it done
-        _require_passwords(server)
+    if (PGDATA / "pg_hba.conf").read_text() != PASSWORD_HBA:
+        with embedded_library().PostgresServer._lock:  # one process converts; the others then find it done
+            _require_passwords(server)
     prepare(server)
     return server
 

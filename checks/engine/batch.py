@@ -28,9 +28,10 @@ from functools import cache
 from pathlib import Path
 
 import psutil
+import psycopg2
 
 from ..db.roles import StudentRole
-from ..db.server import Server
+from ..db.server import Server, SetupError
 from ..registry import Stage, find_stage
 from ..results import CheckResult
 from .runner import run_checks
@@ -146,12 +147,16 @@ class Batch:
             submission.status = "no gradable work found"
             submission.results = _zero(self.stages, "no gradable work found")
         else:
-            role = StudentRole(self.server)
-            with role, tempfile.TemporaryDirectory(prefix="grade-") as workdir:
-                work = Path(workdir)
-                work.chmod(0o711)  # a sandbox's user must reach the student's copy inside
-                target = private_copy(submission.labs, self.stages, work / "labs")
-                submission.status, submission.results = self._check(target, role, work)
+            try:
+                role = StudentRole(self.server)
+                with role, tempfile.TemporaryDirectory(prefix="grade-") as workdir:
+                    work = Path(workdir)
+                    work.chmod(0o711)  # a sandbox's user must reach the student's copy inside
+                    target = private_copy(submission.labs, self.stages, work / "labs")
+                    submission.status, submission.results = self._check(target, role, work)
+            except (psycopg2.Error, SetupError, OSError) as exc:  # this student alone; the batch goes on
+                said = " ".join(str(exc).split())[:200]
+                submission.status, submission.results = "crashed", _zero(self.stages, f"grading could not run: {type(exc).__name__}: {said}")
         submission.seconds = time.monotonic() - start
         return submission
 

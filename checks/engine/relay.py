@@ -3,6 +3,12 @@
 The embedded server's socket lies in its data directory, which no sandbox may see (the data
 files of every class run are there). The checker relays instead: a socket of its own, in a
 folder the sandbox is shown, passes each connection on to the server's socket, byte for byte.
+
+The relay passes at most ``limit`` connections at once and closes any more at once. A role's
+``CONNECTION LIMIT`` counts only sessions that logged in: a login that never answers the
+password challenge holds one of the server's connection slots (until ``authentication_timeout``,
+a minute) without counting, so without this limit one sandbox could fill every slot and
+classmates graded next to it, and the grader itself, could no longer connect.
 """
 
 from __future__ import annotations
@@ -12,14 +18,20 @@ import socket
 import threading
 from pathlib import Path
 
+from ..db.roles import CONNECTION_LIMIT
+
 SOCKET_NAME = ".s.PGSQL.{port}"
+# Connections relayed at once: what the student's role may hold, and a few closing or logging in.
+RELAY_LIMIT = CONNECTION_LIMIT + 4
 
 
 class SocketRelay:
-    """Listens in ``folder`` under the server's socket name and forwards to ``server_folder``."""
+    """Listens in ``folder`` under the server's socket name and forwards to ``server_folder``,
+    at most ``limit`` connections at once."""
 
-    def __init__(self, folder: Path, server_folder: Path, port: int = 5432) -> None:
+    def __init__(self, folder: Path, server_folder: Path, port: int = 5432, limit: int = RELAY_LIMIT) -> None:
         self.folder = folder
+        self.limit = limit
         self.target = str(server_folder / SOCKET_NAME.format(port=port))
         folder.mkdir(exist_ok=True)
         folder.chmod(0o711)
@@ -38,6 +50,11 @@ class SocketRelay:
                 client, _ = self.listener.accept()
             except OSError:
                 return  # closed
+            with self._lock:
+                full = len(self._open) >= 2 * self.limit  # both ends of each relayed connection
+            if full:
+                client.close()
+                continue
             server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 server.connect(self.target)

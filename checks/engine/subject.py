@@ -379,9 +379,12 @@ class Copy:
                 break
             except CheckTimedOut:
                 continue
-        if "error" in answer:
-            raise self._error(answer["error"])
-        return decode(answer.get("ok"), lambda data: _from_wire(data) if "$handle" in data else data)
+        try:
+            if "error" in answer:
+                raise self._error(dict(answer["error"]))
+            return decode(answer["ok"], lambda data: _from_wire(data) if "$handle" in data else data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise SubjectFailure(f"the target's process gave an answer the checks cannot read to {op!r}") from None
 
     def _timed_out(self, message: str, spot: str | None = None) -> None:
         spot = spot or self.subject.stack(self.pid)
