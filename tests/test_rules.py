@@ -21,6 +21,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 STAGES = {stage.id: stage for stage in load_stages()}
+# The first test of a stage grades all its variants (one batch, a minute or two on two free cores).
+pytestmark = pytest.mark.timeout(1800)
 
 
 @cache
