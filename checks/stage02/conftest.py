@@ -4,7 +4,6 @@ Checks that grade one endpoint put their users in the table with SQL (``seed``) 
 result back with SQL (``rows``), so each depends on its own step only and not on POST or GET.
 """
 
-import psycopg2
 import psycopg2.errors
 import pytest
 
