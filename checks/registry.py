@@ -101,6 +101,14 @@ def load_stages(root: Path = CHECKS_ROOT) -> tuple[Stage, ...]:
     return tuple(sorted(stages, key=lambda stage: stage.id))
 
 
+def rule_table(stage: Stage) -> dict:
+    """The stage's ``rules.toml``: the README's rules, the checks that grade them, and the
+    mutants and styles that prove those checks (``tests/test_rules.py`` applies them)."""
+    path = stage.checks_dir / "rules.toml"
+    table = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {"rules": [], "styles": []} | table
+
+
 def find_stage(stage_id: str, stages: tuple[Stage, ...] | None = None) -> Stage:
     """The stage with this id; ``"2"`` and ``"02"`` both name stage 02."""
     for stage in stages if stages is not None else load_stages():

@@ -13,12 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.registry import load_stages
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from checks.registry import load_stages, rule_table
 
 STAGES = {stage.id: stage for stage in load_stages()}
 # The first test of a stage grades all its variants (one batch, a minute or two on two free cores).
@@ -27,8 +22,7 @@ pytestmark = pytest.mark.timeout(1800)
 
 @cache
 def table(stage_id: str) -> dict:
-    path = STAGES[stage_id].checks_dir / "rules.toml"
-    return tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {"rules": [], "styles": []}
+    return rule_table(STAGES[stage_id])
 
 
 def _edits(entry: dict) -> dict:

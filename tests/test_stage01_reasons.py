@@ -6,12 +6,7 @@ they fail, this test reads the reasons of the checks that fail for a step other 
 
 import pytest
 
-from checks.registry import find_stage
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from checks.registry import find_stage, rule_table
 
 # mutant -> the step that the checks it breaks beyond its own rule must name
 NEEDS = {
@@ -24,7 +19,7 @@ NEEDS = {
 
 
 def _table() -> dict:
-    return tomllib.loads((find_stage("01").checks_dir / "rules.toml").read_text(encoding="utf-8"))
+    return rule_table(find_stage("01"))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,13 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from checks.engine.subject import CheckTimedOut, Copy, Handle, StudentRaised, SubjectFailure
+from checks.engine.subject import (
+    CheckTimedOut,
+    Copy,
+    Handle,
+    StudentRaised,
+    SubjectFailure,
+)
 
 REFERENCE_TABLE = """
 CREATE TABLE posts (
