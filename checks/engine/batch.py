@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import stat
 import sys
 import tempfile
@@ -27,13 +26,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-import psutil
 import psycopg2
 
 from ..db.roles import StudentRole
 from ..db.server import Server, SetupError
 from ..registry import Stage, find_stage
 from ..results import CheckResult
+from .processes import kill_tree
 from .runner import run_checks
 
 # Imported once by the process that checkers are forked from: what every grading run loads.
@@ -254,25 +253,6 @@ def run_checker(job: CheckerJob, env: dict[str, str], workdir: str, log_file: st
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0 if run.results and not run.aborted else 3)
-
-
-def kill_tree(pid: int | None) -> None:
-    """Kill a process and every descendant it has, its process group included."""
-    if pid is None:
-        return
-    try:
-        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        family = []
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for process in family:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
 
 
 def _tail(log_file: Path) -> str:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from ..db.server import CACHE_DIR
 from ..registry import CHECKS_ROOT, REPO_ROOT
 from ..subject.protocol import Channel, decode, encode
+from .processes import kill_tree
 
 IMPORT_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 10.0
@@ -309,7 +310,8 @@ class Subject:
     def close(self) -> None:
         """Kill the subject and everything it started; remove its folder."""
         if self._process is not None:
-            kill_tree(self._process)
+            kill_tree(self._process.pid)
+            self._process.wait()
         for channel in (self._control,):
             if channel is not None:
                 channel.close()
@@ -318,25 +320,6 @@ class Subject:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
         self._control = self._listener = None
-
-
-def kill_tree(process: subprocess.Popen) -> None:
-    """Kill a process, its session and every descendant it still has."""
-    try:
-        family = psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        family = []
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for child in family:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-    process.kill()
-    process.wait()
 
 
 class Copy:
