@@ -392,11 +392,6 @@ class Copy:
     def call(self, target: str | Handle, *args: Any, **kwargs: Any) -> Any:
         return self.request("call", target=target, args=list(args), kwargs=kwargs)
 
-    def method(self, handle: Handle, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Call a method of an object kept in the copy."""
-        attribute = self.request("call", target="builtins:getattr", args=[handle, name])
-        return self.call(attribute, *args, **kwargs)
-
     def get(self, target: str) -> Any:
         return self.request("get", target=target)
 
@@ -410,12 +405,6 @@ class Copy:
 
     def sql(self, connection: Handle, query: str, params: Sequence | None = None) -> list | None:
         return self.request("sql", handle=connection.number, sql=query, params=list(params) if params else None)
-
-    def spy(self, target: str) -> None:
-        self.request("spy", target=target)
-
-    def spied(self, target: str) -> int:
-        return self.request("spied", target=target)
 
     def alembic(self, action: str, revision: str | None = None) -> Any:
         return self.request("alembic", action=action, revision=revision)

@@ -6,7 +6,6 @@ Requests (JSON, see :mod:`.protocol`) and what they answer:
 - ``get``/``set``: the value of ``target`` / give it a new one;
 - ``connect``: a plain psycopg2 connection to ``DATABASE_URL`` (for functions that take one);
 - ``sql``: run a statement on a connection handle with a plain cursor, answer the rows;
-- ``spy``/``spied``: count the calls of a function from now on / say how many there were;
 - ``http``/``http_many``/``app``: requests to the app in a module, or start/stop its lifespan;
 - ``alembic``: revisions, heads, bases, upgrade, downgrade or drift of the stage's revisions.
 
@@ -36,7 +35,6 @@ class Copy:
         self.import_errors = import_errors
         self.alembic_dir = alembic_dir
         self.handles: dict[int, Any] = {}
-        self.calls: dict[str, int] = {}
         self.apps = None
         self.migrations = None
 
@@ -98,22 +96,6 @@ class Copy:
         with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
             cur.execute(request["sql"], request.get("params") or None)
             return cur.fetchall() if cur.description else None
-
-    def op_spy(self, request: dict) -> None:
-        module_name, _, name = request["target"].partition(":")
-        module = importlib.import_module(module_name)
-        original = getattr(module, name)
-        key = request["target"]
-        self.calls[key] = 0
-
-        def counting(*args: Any, **kwargs: Any) -> Any:
-            self.calls[key] += 1
-            return original(*args, **kwargs)
-
-        setattr(module, name, counting)
-
-    def op_spied(self, request: dict) -> int:
-        return self.calls.get(request["target"], 0)
 
     def _apps(self):
         if self.apps is None:
