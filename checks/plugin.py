@@ -22,9 +22,10 @@ from sqlalchemy.engine import make_url
 
 from .commands.common import resolve_target
 from .db.server import Server, SetupError, get_server
-from .db.throwaway import ThrowawayDatabase, create_database, drop_stale
+from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine.collector import CHECK, REASON, STAGE, failure_reason
 from .engine.relay import SocketRelay
+from .engine.stage_runs import StageRuns
 from .engine.subject import (
     IMPORT_TIMEOUT,
     Copy,
@@ -117,17 +118,6 @@ def lab_server() -> Server:
 
 
 @pytest.fixture(scope="session")
-def run_database(request: pytest.FixtureRequest, lab_server: Server) -> Iterator[ThrowawayDatabase]:
-    """The throwaway database of this run, emptied before every check (made for --subject-role)."""
-    try:
-        database = create_database(lab_server, purpose="check", owner=request.config.getoption("subject_role"))
-    except SetupError as exc:
-        pytest.exit(str(exc), returncode=2)
-    yield database
-    database.drop()
-
-
-@pytest.fixture(scope="session")
 def exchange() -> Iterator[Path]:
     """A folder of the checker's that the target's code may see (read-only, even in a sandbox):
     for sockets the checks open to it, such as the database relay."""
@@ -138,26 +128,30 @@ def exchange() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def relay(request: pytest.FixtureRequest, run_database: ThrowawayDatabase, exchange: Path) -> Iterator[SocketRelay | None]:
+def relay(request: pytest.FixtureRequest, lab_server: Server, exchange: Path) -> Iterator[SocketRelay | None]:
     """With --sandbox and a server on a unix socket: a relay to it that sandboxes may reach."""
-    server_folder = socket_folder(run_database.url)
+    server_folder = socket_folder(lab_server.url.render_as_string(hide_password=False))
     if not request.config.getoption("sandbox") or server_folder is None:
         yield None
         return
-    relay = SocketRelay(exchange / "db", server_folder, int(run_database.server.url.port or 5432))
+    relay = SocketRelay(exchange / "db", server_folder, int(lab_server.url.port or 5432))
     yield relay
     relay.close()
 
 
 @pytest.fixture(scope="session")
-def subject_url(request: pytest.FixtureRequest, run_database: ThrowawayDatabase, relay: SocketRelay | None) -> str:
-    """The ``DATABASE_URL`` the target's code gets: the run's database, as --subject-role if
-    given, through the relay if there is one."""
+def subject_url(request: pytest.FixtureRequest, relay: SocketRelay | None) -> Callable[[ThrowawayDatabase], str]:
+    """``subject_url(database)``: the ``DATABASE_URL`` the target's code gets for a stage's
+    database: as --subject-role if given, through the relay if there is one."""
     role = request.config.getoption("subject_role")
-    url = make_url(run_database.url_as(role, os.environ.get("LAB_SUBJECT_PASSWORD", "")) if role else run_database.url)
-    if relay is not None:
-        url = url.update_query_dict({"host": str(relay.folder)})
-    return url.render_as_string(hide_password=False)
+
+    def url_for(database: ThrowawayDatabase) -> str:
+        url = make_url(database.url_as(role, os.environ.get("LAB_SUBJECT_PASSWORD", "")) if role else database.url)
+        if relay is not None:
+            url = url.update_query_dict({"host": str(relay.folder)})
+        return url.render_as_string(hide_password=False)
+
+    return url_for
 
 
 @pytest.fixture(scope="session")
@@ -168,16 +162,6 @@ def launcher(request: pytest.FixtureRequest, relay: SocketRelay | None, exchange
         return lambda stage_dir: plain_launcher
     hide = [Path(path) for path in request.config.getoption("sandbox_hide")]
     return lambda stage_dir: sandboxed_launcher(stage_dir, hide, [exchange], share_network=relay is None)
-
-
-@pytest.fixture
-def database(run_database: ThrowawayDatabase) -> Iterator[ThrowawayDatabase]:
-    """The check's database, emptied first; the checker's own connections to it close afterwards."""
-    run_database.reset()
-    try:
-        yield run_database
-    finally:
-        run_database.close_connections()
 
 
 @pytest.fixture
@@ -198,33 +182,51 @@ def stage_dir(target: Path, stage: Stage) -> Path:
 
 
 @pytest.fixture(scope="session")
-def subjects() -> Iterator[dict[Path, Subject]]:
-    """One subject per stage folder, started the first time a check of that stage needs it."""
-    started: dict[Path, Subject] = {}
-    yield started
-    for subject in started.values():
-        subject.close()
+def stage_runs(
+    request: pytest.FixtureRequest,
+    lab_server: Server,
+    target: Path,
+    subject_url: Callable[[ThrowawayDatabase], str],
+    launcher: Callable[[Path], Launcher],
+) -> Iterator[StageRuns]:
+    """A database and a subject for every stage folder the run's checks grade, all started at
+    once before the first check (a stage found later starts when first needed)."""
+    import_timeout = request.config.getoption("check_timeout") or IMPORT_TIMEOUT
+
+    def make_subject(stage_dir: Path, stage: Stage, url: str) -> Subject:
+        return Subject(stage_dir, url, stage.modules, launcher(stage_dir), import_timeout, display=display_path(stage_dir))
+
+    runs = StageRuns(lab_server, request.config.getoption("subject_role"), subject_url, make_subject)
+    wanted = [(target / item.stash[STAGE].folder, item.stash[STAGE]) for item in request.session.items if STAGE in item.stash]
+    try:
+        runs.start((path, stage) for path, stage in wanted if path.is_dir())
+    except SetupError as exc:
+        runs.close()
+        pytest.exit(str(exc), returncode=2)
+    yield runs
+    runs.close()
+
+
+@pytest.fixture
+def database(stage_runs: StageRuns, stage: Stage, stage_dir: Path) -> Iterator[ThrowawayDatabase]:
+    """The check's database (its stage's), emptied first; the checker's own connections to it
+    close afterwards."""
+    run = stage_runs.get(stage_dir, stage)
+    run.wait()  # the import may still be using the database: never empty it under the import
+    run.database.reset()
+    try:
+        yield run.database
+    finally:
+        run.database.close_connections()
 
 
 @pytest.fixture
 def subject(
-    request: pytest.FixtureRequest,
-    subjects: dict[Path, Subject],
-    subject_url: str,
-    launcher: Callable[[Path], Launcher],
-    stage: Stage,
-    stage_dir: Path,
-    database: ThrowawayDatabase,
+    request: pytest.FixtureRequest, stage_runs: StageRuns, stage: Stage, stage_dir: Path, database: ThrowawayDatabase
 ) -> Iterator[Copy]:
     """A fresh copy of the target's stage for this check, on the check's (emptied) database."""
-    if stage_dir not in subjects:
-        import_timeout = request.config.getoption("check_timeout") or IMPORT_TIMEOUT
-        subjects[stage_dir] = Subject(
-            stage_dir, subject_url, stage.modules, launcher(stage_dir), import_timeout, display=display_path(stage_dir)
-        ).start()
-        subjects[stage_dir].tables_after_import = database.tables()
     try:
-        copy = subjects[stage_dir].fork(check_timeout(request.config, request.node))
+        copy = stage_runs.get(stage_dir, stage).wait().fork(check_timeout(request.config, request.node))
     except SubjectFailure as exc:
         pytest.fail(str(exc), pytrace=False)
     yield copy

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import pytest
 
-from checks.db.server import get_server
+from checks.db.server import Server, get_server
+from checks.db.throwaway import ThrowawayDatabase, create_database
 from checks.registry import REPO_ROOT, find_stage
 
 
@@ -42,6 +43,24 @@ class Result:
     status: str
     reason: str
     points: int
+
+
+@pytest.fixture(scope="session")
+def test_database(lab_server: Server) -> Iterator[ThrowawayDatabase]:
+    """The test session's own throwaway database (the checks' ``database`` is their stage's)."""
+    database = create_database(lab_server, purpose="test")
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def database(test_database: ThrowawayDatabase) -> Iterator[ThrowawayDatabase]:
+    """An empty throwaway database for one test; the test's connections to it close afterwards."""
+    test_database.reset()
+    try:
+        yield test_database
+    finally:
+        test_database.close_connections()
 
 
 @pytest.fixture(scope="session")

@@ -227,7 +227,14 @@ def stored_secret(path: Path) -> str:
 
 
 def set_password(cur, role: str, password: str) -> None:
-    """``ALTER ROLE ... PASSWORD``, hashed here (scram-sha-256): the plain text never reaches the server or its log."""
+    """``ALTER ROLE ... PASSWORD``, hashed here (scram-sha-256): the plain text never reaches the server or its log.
+
+    Every password set here is random (``secrets``, 128 bits or more), so the verifier needs no key
+    stretching: one iteration (PostgreSQL 16+) makes each login about 2 ms of client CPU cheaper
+    than the default 4096, and a run logs in hundreds of times.
+    """
+    if cur.connection.server_version >= 160000:
+        cur.execute("SET scram_iterations = 1")  # read by libpq's encrypt_password (libpq 16+)
     hashed = encrypt_password(password, role, cur.connection, "scram-sha-256")
     cur.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(hashed)))
 

@@ -69,6 +69,8 @@ def pytest_args(
     # Only the plugins the checks use: none that happen to be installed (faster, and nothing else interferes).
     args += ["--disable-plugin-autoload", "-p", "pytest_timeout", "-p", "checks.plugin"]
     args += ["-o", "addopts=", "-p", "no:cacheprovider", "--no-header"]
+    # Never needed here (the target's code runs in other processes), and each collects garbage at the end.
+    args += ["-p", "no:unraisableexception", "-p", "no:threadexception"]
     if extra:
         args += ["--extra-checks", str(extra)]
     args += ["-v", "--tb=short"] if verbose else ["-q", "--tb=no", "--no-summary"]

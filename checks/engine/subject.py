@@ -172,6 +172,7 @@ class Subject:
     _workdir: Path | None = None
     _listener: socket.socket | None = None
     _control: Channel | None = None
+    _deadline: float = 0.0
     import_errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -179,6 +180,11 @@ class Subject:
         return self._workdir / "subject.log"
 
     def start(self) -> Subject:
+        """Launch the subject and wait until it has imported the stage (or failed to)."""
+        return self.launch().wait()
+
+    def launch(self) -> Subject:
+        """Start the subject's process; it imports the stage while the caller goes on."""
         self._workdir = Path(tempfile.mkdtemp(prefix="labsubject-"))
         (self._workdir / "home").mkdir()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -193,11 +199,17 @@ class Subject:
             self._process = self.launcher(argv, subject_env(self.database_url, self._workdir / "home"), self._workdir, log)
         finally:
             os.close(log)
-        deadline = time.monotonic() + self.import_timeout
+        self._deadline = time.monotonic() + self.import_timeout
+        return self
+
+    def wait(self) -> Subject:
+        """Wait (until the import's deadline) for the launched subject to report its import."""
+        if self._control is not None or self.failure:
+            return self
         zygote = None
         try:
-            self._control, zygote = self._accept(deadline)
-            ready = self._receive(self._control, deadline)
+            self._control, zygote = self._accept(self._deadline)
+            ready = self._receive(self._control, self._deadline)
         except CheckTimedOut:
             spot = self.stack(zygote)
             self.failure = f"importing the stage did not finish in {self.import_timeout:g} s" + (f", stuck at {self.shown(spot)}" if spot else "")
