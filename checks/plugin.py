@@ -24,6 +24,7 @@ from .commands.common import resolve_target
 from .db.server import Server, SetupError, get_server
 from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine.collector import CHECK, REASON, STAGE, failure_reason
+from .engine.host import SubjectHost
 from .engine.relay import SocketRelay
 from .engine.stage_runs import StageRuns
 from .engine.subject import (
@@ -32,7 +33,6 @@ from .engine.subject import (
     Launcher,
     Subject,
     SubjectFailure,
-    plain_launcher,
     sandboxed_launcher,
     socket_folder,
 )
@@ -49,6 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--check-timeout", type=float, default=None, help="seconds each check may take (default: the registry's value per check)")
     group.addoption("--subject-role", default=None, help="the database role the target's code logs in as (password in $LAB_SUBJECT_PASSWORD); the run's database is made for it")
     group.addoption("--sandbox", action="store_true", help="run the target's code in a bubblewrap sandbox")
+    group.addoption("--subject-host", default=None, metavar="SOCKET", help="a running subject host to start stages from (without --sandbox)")
     group.addoption("--sandbox-hide", action="append", default=[], metavar="PATH", help="a folder the sandbox must not show (repeatable)")
 
 
@@ -155,13 +156,18 @@ def subject_url(request: pytest.FixtureRequest, relay: SocketRelay | None) -> Ca
 
 
 @pytest.fixture(scope="session")
-def launcher(request: pytest.FixtureRequest, relay: SocketRelay | None, exchange: Path) -> Callable[[Path], Launcher]:
-    """How a subject for a stage folder is started: plainly, or in a sandbox (--sandbox), which
-    has a network only when the database is reached over TCP."""
-    if not request.config.getoption("sandbox"):
-        return lambda stage_dir: plain_launcher
-    hide = [Path(path) for path in request.config.getoption("sandbox_hide")]
-    return lambda stage_dir: sandboxed_launcher(stage_dir, hide, [exchange], share_network=relay is None)
+def launcher(request: pytest.FixtureRequest, relay: SocketRelay | None, exchange: Path) -> Iterator[Callable[[Path], Launcher]]:
+    """How a subject for a stage folder is started: in a sandbox (--sandbox), which has a network
+    only when the database is reached over TCP; else forked by a subject host (--subject-host,
+    or one started for this session)."""
+    if request.config.getoption("sandbox"):
+        hide = [Path(path) for path in request.config.getoption("sandbox_hide")]
+        yield lambda stage_dir: sandboxed_launcher(stage_dir, hide, [exchange], share_network=relay is None)
+        return
+    given = request.config.getoption("subject_host")
+    host = SubjectHost(Path(given)) if given else SubjectHost().start()
+    yield lambda stage_dir: host
+    host.close()
 
 
 @pytest.fixture

@@ -69,6 +69,7 @@ def grade_command(argv: Sequence[str]) -> int:
         batch.stop()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        batch.close()
         progress.clear()
     finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
     exports.write_all(args.out, finished, everything)

@@ -88,7 +88,10 @@ def run(submission: Path, results_file: Path) -> None:
     """Grade one submission folder and write Gradescope's results.json."""
     stages = load_stages()
     batch = Batch(stages, get_server(), sandbox=sandbox.resolve("auto"), hide=[results_file.parent.resolve()])
-    graded = batch.grade(Submission("submission", find_labs(submission, stages)))
+    try:
+        graded = batch.grade(Submission("submission", find_labs(submission, stages)))
+    finally:
+        batch.close()
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(gradescope(graded.results, graded.seconds, graded.status), indent=2), encoding="utf-8")
 

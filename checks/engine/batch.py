@@ -32,6 +32,7 @@ from ..db.roles import StudentRole
 from ..db.server import Server, SetupError
 from ..registry import Stage, find_stage
 from ..results import CheckResult
+from .host import SubjectHost
 from .processes import kill_tree
 from .runner import run_checks
 
@@ -139,6 +140,21 @@ class Batch:
     running: set[multiprocessing.process.BaseProcess] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: bool = False
+    host: SubjectHost | None = None  # without a sandbox: one subject host for every submission
+
+    def _host_options(self) -> list[str]:
+        if self.sandbox:
+            return []
+        with self.lock:
+            if self.host is None:
+                self.host = SubjectHost().start()
+            return ["--subject-host", str(self.host.ready().socket_path)]
+
+    def close(self) -> None:
+        """Stop the subject host, if one was started."""
+        if self.host is not None:
+            self.host.close()
+            self.host = None
 
     def grade(self, submission: Submission) -> Submission:
         start = time.monotonic()
@@ -162,7 +178,7 @@ class Batch:
     def _check(self, target: Path, role: StudentRole, work: Path) -> tuple[str, list[CheckResult]]:
         results_file, log_file = work / "results.jsonl", work / "checker.log"
         results_file.touch()
-        options = ["--subject-role", role.name, *(["--sandbox"] if self.sandbox else [])]
+        options = ["--subject-role", role.name, *(["--sandbox"] if self.sandbox else self._host_options())]
         options += [arg for path in self.hide for arg in ("--sandbox-hide", str(path))]
         stage_ids = list(dict.fromkeys(s.id for s in self.stages if not s.hidden))
         job = CheckerJob(stage_ids, str(target), self.check_timeout, str(self.extra) if self.extra else None, str(results_file), options)

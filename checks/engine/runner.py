@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import pytest
 from ..registry import REPO_ROOT, Stage, load_stages
 from ..results import CheckResult
 from .collector import ResultCollector
+from .host import SubjectHost
 
 
 @dataclass
@@ -81,6 +82,20 @@ def pytest_args(
     return args + list(options)
 
 
+@contextlib.contextmanager
+def subject_host(options: Sequence[str]) -> Iterator[list[str]]:
+    """``options`` with a subject host started for the run, unless the target's code runs in a
+    sandbox or a host is given: it imports the libraries while pytest starts."""
+    if "--sandbox" in options or "--subject-host" in options:
+        yield list(options)
+        return
+    host = SubjectHost().start()
+    try:
+        yield [*options, "--subject-host", str(host.socket_path)]
+    finally:
+        host.close()
+
+
 def run_checks(
     stages: Sequence[Stage],
     target: Path,
@@ -96,11 +111,12 @@ def run_checks(
     """Run the checks of ``stages`` (and the hidden ones under ``extra``) against ``target``;
     ``on_start`` and ``on_result`` hear of each check as it starts and ends (result, done, total);
     ``options`` are more of the plugin's options (grading's role and sandbox)."""
-    collector = ResultCollector(on_result=on_result, on_start=on_start)
-    watcher = _AbortWatcher()
-    stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
-    args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=options)
-    buffer = io.StringIO()
-    with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
-        exit_code = pytest.main(args, plugins=[collector, watcher])
+    with subject_host(options) as options:
+        collector = ResultCollector(on_result=on_result, on_start=on_start)
+        watcher = _AbortWatcher()
+        stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
+        args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=options)
+        buffer = io.StringIO()
+        with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
+            exit_code = pytest.main(args, plugins=[collector, watcher])
     return Run(collector.ordered(), exit_code, buffer.getvalue(), watcher.reason, tuple(stages))

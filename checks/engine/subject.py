@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 from sqlalchemy.engine import make_url
@@ -41,7 +41,38 @@ CONNECT_TIMEOUT = 10.0
 SAMPLE_AFTER = 1.0
 STACK_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
 
-Launcher = Callable[[list[str], dict[str, str], Path, int], subprocess.Popen]
+
+
+@dataclass(frozen=True)
+class Zygote:
+    """What a subject's process is asked to do: import ``modules`` of ``stage_dir`` and answer on ``socket``."""
+
+    socket: Path
+    stage_dir: Path
+    modules: Sequence[str]
+    alembic_dir: Path = REPO_ROOT / "alembic"
+
+    def argv(self) -> list[str]:
+        """A new Python process that becomes this zygote (``python -I``: nothing of the environment)."""
+        code = f"import sys; sys.path.insert(0, {str(CHECKS_ROOT.parent)!r}); from checks.subject.__main__ import main; main()"
+        return [
+            sys.executable, "-I", "-c", code, "--socket", str(self.socket), "--stage-dir", str(self.stage_dir),
+            "--modules", ",".join(self.modules), "--alembic-dir", str(self.alembic_dir),
+        ]
+
+
+class Process(Protocol):
+    """What the checker needs of a subject's process (a ``subprocess.Popen`` has it)."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+
+# How a subject's process starts: (zygote, environment, working folder, log file descriptor).
+Launcher = Callable[[Zygote, dict[str, str], Path, int], Process]
 
 
 class SubjectFailure(Exception):
@@ -117,9 +148,9 @@ def _peer_pid(sock: socket.socket) -> int | None:
     return pid
 
 
-def plain_launcher(argv: list[str], env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
-    """Run the subject as a child in a session of its own (no sandbox)."""
-    return subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+def plain_launcher(zygote: Zygote, env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
+    """Run the subject as a new Python process in a session of its own (no sandbox)."""
+    return subprocess.Popen(zygote.argv(), env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 
 
 def sandboxed_launcher(stage_dir: Path, hide: Sequence[Path], show: Sequence[Path] = (), share_network: bool = True) -> Launcher:
@@ -128,11 +159,11 @@ def sandboxed_launcher(stage_dir: Path, hide: Sequence[Path], show: Sequence[Pat
     checker, the subject's socket folder and ``show``; nothing of ``hide`` or the server's files."""
     from . import sandbox
 
-    def launch(argv: list[str], env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
+    def launch(zygote: Zygote, env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
         workdir.chmod(0o711)  # the sandbox's user must reach the socket; nobody may list the folder
         read_only = [CHECKS_ROOT / "__init__.py", CHECKS_ROOT / "subject", REPO_ROOT / "alembic", workdir, *show]
         command = sandbox.wrap(
-            argv, env=env, read_only=read_only, writable={stage_dir: stage_dir}, hide=[REPO_ROOT, CACHE_DIR, *hide],
+            zygote.argv(), env=env, read_only=read_only, writable={stage_dir: stage_dir}, hide=[REPO_ROOT, CACHE_DIR, *hide],
             cwd=stage_dir, share_network=share_network,
         )
         if command.user:
@@ -168,7 +199,7 @@ class Subject:
     failure: str = ""  # why no check can run (the import hung or the process died)
     tables_after_import: frozenset[str] = frozenset()  # what importing the stage created (say, create_all at import)
     stuck_spots: set[str] = field(default_factory=set)
-    _process: subprocess.Popen | None = None
+    _process: Process | None = None
     _workdir: Path | None = None
     _listener: socket.socket | None = None
     _control: Channel | None = None
@@ -190,13 +221,12 @@ class Subject:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self._workdir / "checker.sock"))
         self._listener.listen(8)
-        stage = self.inside_stage_dir or self.stage_dir
-        argv = [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(CHECKS_ROOT.parent)!r}); from checks.subject.__main__ import main; main()"]
-        argv += ["--socket", str(self._workdir / "checker.sock"), "--stage-dir", str(stage), "--modules", ",".join(self.modules)]
-        argv += ["--alembic-dir", str(REPO_ROOT / "alembic")]
+        zygote = Zygote(self._workdir / "checker.sock", self.inside_stage_dir or self.stage_dir, tuple(self.modules))
         log = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            self._process = self.launcher(argv, subject_env(self.database_url, self._workdir / "home"), self._workdir, log)
+            self._process = self.launcher(zygote, subject_env(self.database_url, self._workdir / "home"), self._workdir, log)
+        except OSError as exc:
+            self.failure = f"the target's process could not start ({exc})"
         finally:
             os.close(log)
         self._deadline = time.monotonic() + self.import_timeout

@@ -37,22 +37,27 @@ def main() -> None:
     parser.add_argument("--modules", default="", help="comma-separated modules to import up front")
     parser.add_argument("--alembic-dir", type=Path)
     args = parser.parse_args()
+    zygote(args.socket, args.stage_dir, list(filter(None, args.modules.split(","))), args.alembic_dir)
+
+
+def zygote(socket_path: str, stage_dir: Path, modules: list[str], alembic_dir: Path | None) -> None:
+    """Import the stage, report, then fork a copy for every check the checker asks for; never returns."""
     # SIGUSR1 prints every thread's stack to stderr (a log the checker reads): where a check hung.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    stage_dir = args.stage_dir.resolve()
-    control = connect(args.socket)
+    stage_dir = stage_dir.resolve()
+    control = connect(socket_path)
     sys.path.insert(0, str(stage_dir))
     errors: dict[str, str] = {}
-    for name in filter(None, args.modules.split(",")):
+    for name in modules:
         try:
             import_from_stage(name, stage_dir)
         except StudentCodeError as exc:
             errors[name] = str(exc)
-    if any(name.split(".")[-1] == "main" for name in args.modules.split(",")):
+    if any(name.split(".")[-1] == "main" for name in modules):
         from .http import warm_up
 
         warm_up()
-    if args.alembic_dir and (stage_dir / "versions").is_dir():
+    if alembic_dir and (stage_dir / "versions").is_dir():
         from . import migrations  # noqa: F401  (Alembic loads once here, not in every copy)
     control.send({"ready": True, "errors": errors})
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # copies are reaped by the kernel
@@ -63,10 +68,11 @@ def main() -> None:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             control.close()
             try:
-                serve(connect(args.socket), stage_dir, errors, args.alembic_dir)
+                serve(connect(socket_path), stage_dir, errors, alembic_dir)
             finally:
                 os._exit(0)
-    os._exit(0)
+    # The checker is done or gone: end the copies (and whatever they started) with the zygote.
+    os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 if __name__ == "__main__":

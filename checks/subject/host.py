@@ -1,0 +1,121 @@
+"""``python -m checks.subject.host --socket PATH``: the libraries imported once, a zygote forked per stage.
+
+Importing SQLAlchemy, FastAPI and Alembic costs a new Python process over half a second. The
+host imports them (and nothing of any target) once; for each stage a checker asks it to start,
+it forks a child that takes the environment and log it is given and becomes that stage's zygote
+(:func:`checks.subject.__main__.zygote`). Used when the target's code runs without a sandbox
+(a sandbox needs a process of its own from the start). The host answers no process of its own
+family: a target's code cannot ask it for more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import socket
+import struct
+import sys
+from pathlib import Path
+
+from .__main__ import zygote
+from .protocol import Channel
+
+# What stages import, loaded before any target's code (each only if installed).
+PRELOAD = (
+    "psycopg2",
+    "psycopg2.extras",
+    "dotenv",
+    "sqlalchemy.orm",
+    "pydantic",
+    "email_validator",
+    "fastapi",
+    "fastapi.testclient",
+    "alembic.command",
+    "alembic.autogenerate",
+    "alembic.runtime.migration",
+    "alembic.script",
+)
+
+
+def preload() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    from . import migrations  # noqa: F401
+    from .http import warm_up
+
+    warm_up()
+
+
+def _family(pid: int) -> bool:
+    """Whether ``pid`` descends from this process (a zygote or a copy), read from /proc."""
+    try:
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                pid = int(stat.read().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return True  # unknown: refuse
+    return False
+
+
+def _peer(sock: socket.socket) -> int | None:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    return struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+
+
+def spawn(request: dict, listener: socket.socket) -> int:
+    """Fork a zygote for one stage: its own session, environment, working folder and log."""
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        listener.close()
+        os.setsid()
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        alembic_dir = Path(request["alembic_dir"]) if request.get("alembic_dir") else None
+        zygote(str(request["socket"]), Path(request["stage_dir"]), list(request["modules"]), alembic_dir)
+    finally:
+        os._exit(70)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m checks.subject.host")
+    parser.add_argument("--socket", required=True)
+    args = parser.parse_args()
+    preload()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # zygotes are reaped by the kernel
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(args.socket)
+    listener.listen(16)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        sock, _ = listener.accept()
+        channel = Channel(sock)
+        try:
+            peer = _peer(sock)
+            request = channel.receive()
+            if request is not None and not (peer is not None and _family(peer)):
+                channel.send({"pid": spawn(request, listener)})
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        finally:
+            channel.close()
+
+
+if __name__ == "__main__":
+    main()
