@@ -111,11 +111,11 @@ def run_checks(
     """Run the checks of ``stages`` (and the hidden ones under ``extra``) against ``target``;
     ``on_start`` and ``on_result`` hear of each check as it starts and ends (result, done, total);
     ``options`` are more of the plugin's options (grading's role and sandbox)."""
-    with subject_host(options) as options:
+    with subject_host(options) as plugin_options:
         collector = ResultCollector(on_result=on_result, on_start=on_start)
         watcher = _AbortWatcher()
         stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
-        args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=options)
+        args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=plugin_options)
         buffer = io.StringIO()
         with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
             exit_code = pytest.main(args, plugins=[collector, watcher])
