@@ -1,5 +1,6 @@
 """The workbook installs and grades on every supported Python found here: a fresh virtualenv,
-``pip install -r requirements.txt``, then the README's command on stage 01: the solution passes,
+``pip install -r requirements.txt``, then stage 01: ``python -m checks`` in the solution's stage
+folder (the install makes the grader importable from any folder) passes, the README's command on
 the committed starter fails. (The whole suite runs on the Python of .ci/run, the oldest found.)"""
 
 import subprocess
@@ -17,8 +18,9 @@ def install(python: str, venv) -> str:
     """A virtualenv made with ``python`` holding the requirements; its interpreter."""
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
     # --no-compile: the smoke imports a fraction of what it installs, and compiling it all costs a third of the time
-    proc = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-compile", "-r", REPO_ROOT / "requirements.txt"],
-                          capture_output=True, text=True)
+    # from the root, as the README says: requirements.txt installs the workbook itself (`-e .`)
+    proc = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-compile", "-r", "requirements.txt"],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return str(venv / "bin" / "python")
 
@@ -39,11 +41,12 @@ def installed(pythons, tmp_path_factory):
 def test_installs_and_grades(python_version, installed, starter, checks_env):
     python = installed[python_version].result()
 
-    def checks(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([python, "-m", "checks", *args], cwd=REPO_ROOT, env=checks_env(), capture_output=True, text=True, timeout=600)
+    def checks(*args: str, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
+        return subprocess.run([python, "-m", "checks", *args], cwd=cwd, env=checks_env(), capture_output=True, text=True, timeout=600)
 
-    solutions = checks("01", "--target", "solutions")
+    solutions = checks(cwd=REPO_ROOT / "solutions" / "01_psycopg2")
     assert solutions.returncode == 0, solutions.stdout[-3000:] + solutions.stderr[-2000:]
+    assert solutions.stdout.startswith("In solutions/01_psycopg2: checking stage 01 of solutions"), solutions.stdout[:500]
     started = checks("01", "--target", str(starter))
     assert started.returncode == 1, started.stdout[-3000:] + started.stderr[-2000:]
     assert "Traceback" not in started.stdout + started.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..db.server import get_server
@@ -26,7 +27,9 @@ def resolve_target(value: str) -> Path:
 
 
 def add_target_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default="labs", help="labs (default), solutions, or a path to a copy of labs/")
+    parser.add_argument(
+        "--target", help="labs (default; in a stage folder, the folder that holds it), solutions, or a path to a copy of labs/"
+    )
 
 
 def select_stages(ids: Sequence[str]) -> list[Stage]:
@@ -41,6 +44,40 @@ def select_stages(ids: Sequence[str]) -> list[Stage]:
             valid = ", ".join(f"{s.id} ({s.title})" for s in load_stages())
             raise UsageError(f"unknown stage {stage_id!r}; valid stages: {valid}; commands: {', '.join(COMMANDS)}") from None
     return selected
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The stages and the target a command checks; ``note`` says what the working directory chose."""
+
+    stages: list[Stage]
+    target: str
+    note: str = ""
+
+
+def stage_folder_here() -> tuple[Stage, Path] | None:
+    """The stage folder of a ``labs/`` or ``solutions/`` (of this workbook or any copy) that holds
+    the working directory, and its stage."""
+    by_name = {stage.folder: stage for stage in load_stages()}
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if folder.name in by_name and folder.parent.name in ("labs", "solutions"):
+            return by_name[folder.name], folder
+    return None
+
+
+def select(ids: Sequence[str], target: str | None) -> Selection:
+    """The stages and the target given on the command line. What is not given comes from the stage
+    folder the command runs in (``labs/02_orm_crud`` or below: stage 02 of that ``labs/``), or else
+    is every stage and the workbook's ``labs/``."""
+    here = stage_folder_here()
+    if here is None or (ids and target):
+        return Selection(select_stages(ids), target or "labs")
+    stage, folder = here
+    stages = select_stages(ids or [stage.id])
+    which = f"stage{'s' if len(stages) > 1 else ''} {', '.join(s.id for s in stages)} of {target or folder.parent.name}"
+    note = f"In {folder.parent.name}/{folder.name}: checking {which} (name stages or use --target to check others)"
+    return Selection(stages, target or str(folder.parent), note)
 
 
 def prepare(target_name: str) -> Path:

@@ -37,7 +37,8 @@ provide_python() {  # the system's python3, and the venv module Ubuntu ships apa
 install_workbook() {  # $1: a Python, $2: the virtualenv to make with it for the workbook
     "$1" -m venv "$2"
     "$2/bin/python" -m pip install -q --upgrade pip  # 22.04's venv has pip 22.0
-    "$2/bin/python" -m pip install -q -r "$SOURCE/requirements.txt"
+    # from the source folder: requirements.txt installs the workbook itself as `-e .`, and pip reads `.` there
+    (cd "$SOURCE" && "$2/bin/python" -m pip install -q -r requirements.txt)
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then  # run, not sourced (a dry run sources it and calls install_workbook)

@@ -23,7 +23,7 @@ from .common import (
     UsageError,
     add_target_option,
     prepare,
-    select_stages,
+    select,
 )
 
 EXPRESSION = re.compile(r"\b(and|or|not)\b|[()]")
@@ -33,9 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m checks",
         usage=f"python -m checks [STAGE ...] [--target T] [-k PATTERN] [--timeout S] [--json] [--verbose] [--classroom]\n       python -m checks {{{','.join(COMMANDS)}}} ...",
-        description="Grade the stages in labs/ (or another target) against PostgreSQL.",
+        description="Grade the stages in labs/ (or another target) against PostgreSQL; in a stage folder, that stage.",
     )
-    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids to grade, e.g. 01 02 (default: all)")
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids to grade, e.g. 01 02 (default: all; in a stage folder, its stage)")
     add_target_option(parser)
     parser.add_argument("-k", dest="pattern", metavar="PATTERN", help="only the checks whose title or id contains PATTERN (any case)")
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
@@ -52,14 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(argv: Sequence[str]) -> int:
     """Grade the selected stages of a target and print the results."""
     args = build_parser().parse_args(argv)
-    stages = select_stages(args.stages)
+    selection = select(args.stages, args.target)
+    stages = selection.stages
     extra = args.extra_checks.resolve() if args.extra_checks else None
     pattern = None
     if args.pattern:
         hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
         pattern = keyword_expression(args.pattern, [check for stage in [*stages, *hidden] for check in stage.checks])
     classroom_output = _classroom_output() if args.classroom else None
-    target = prepare(args.target)
+    target = prepare(selection.target)
+    if selection.note and not args.json:
+        print(selection.note, flush=True)
     progress = None if args.json or args.verbose else terminal.Progress(sys.stderr)
     run = run_checks(
         stages,

@@ -10,7 +10,7 @@ from ..engine.runner import run_checks
 from ..registry import Stage
 from ..reporting.terminal import Progress, fill, stage_summary, text_width
 from ..results import CheckResult
-from .common import add_target_option, prepare, select_stages
+from .common import add_target_option, prepare, select, select_stages
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def list_command(argv: Sequence[str]) -> int:
     parser.add_argument("--checks", action="store_true", help="also list every check with its id (for -k)")
     args = parser.parse_args(argv)
     stages = select_stages([])
-    results = _results(stages, args.target)
+    results = _results(stages, select([], args.target).target)  # in a stage folder: the folder that holds it
     width = text_width(sys.stdout)
     for stage in stages:
         mine = [r for r in results if r.stage == stage.id]
@@ -60,10 +60,13 @@ def list_command(argv: Sequence[str]) -> int:
 def hint_command(argv: Sequence[str]) -> int:
     """Show the hint for the first failing check, then the next ones on request."""
     parser = _parser("hint", "Show the hint for the first failing check, then the next ones.")
-    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all; in a stage folder, its stage)")
     parser.add_argument("--all", action="store_true", help="print every hint at once")
     args = parser.parse_args(argv)
-    failing = [r for r in _results(select_stages(args.stages), args.target) if not r.passed]
+    selection = select(args.stages, args.target)
+    if selection.note:
+        print(selection.note, flush=True)
+    failing = [r for r in _results(selection.stages, selection.target) if not r.passed]
     if not failing:
         print("Every check passes: no hints needed.")
         return 0

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from watchfiles import watch
 
 from ..registry import REPO_ROOT
-from .common import add_target_option, prepare, select_stages
+from .common import add_target_option, prepare, select
 
 CLEAR_SCREEN = "\033[2J\033[H"
 
@@ -18,12 +18,13 @@ CLEAR_SCREEN = "\033[2J\033[H"
 def watch_command(argv: Sequence[str]) -> int:
     """Re-run the checks whenever a file in the stage changes."""
     parser = argparse.ArgumentParser(prog="python -m checks watch", description="Re-run the checks whenever you save a file.")
-    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all; in a stage folder, its stage)")
     add_target_option(parser)
     parser.add_argument("--debounce", type=int, default=300, metavar="MS", help="wait this long for more changes (default 300)")
     args = parser.parse_args(argv)
-    stages = select_stages(args.stages)
-    target = prepare(args.target)
+    selection = select(args.stages, args.target)
+    stages = selection.stages
+    target = prepare(selection.target)
     folders = [target / stage.folder for stage in stages if (target / stage.folder).is_dir()]
     command = [sys.executable, "-m", "checks", *[s.id for s in stages], "--target", str(target)]
     clear = CLEAR_SCREEN if sys.stdout.isatty() else ""

@@ -66,7 +66,8 @@ def render(run: Run, target: Path) -> str:
         if not results:
             continue
         label = f"Stage {stage.id} · {stage.title}" + (" (instructor checks)" if stage.hidden else "")
-        folder = f"({display_path(target / stage.folder)})"
+        where = display_path(target / stage.folder)
+        folder = "(this folder)" if where == "." else f"({where})"
         if wrap and len(label) + 2 + len(folder) > wrap:
             lines += [paint(label, "1"), fill(folder, wrap, "  ")]
         else:
