@@ -18,6 +18,7 @@ import atexit
 import itertools
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -48,6 +49,7 @@ class ThrowawayDatabase:
     owner: str | None = None  # the role it was made for, which alone (besides the admin) may connect
     _connections: list = field(default_factory=list, repr=False)
     _admin: Any = field(default=None, repr=False)  # the admin's session that resets it
+    _idle: list = field(default_factory=list, repr=False)  # the checker's connections, given back
 
     @property
     def url(self) -> str:
@@ -64,10 +66,13 @@ class ThrowawayDatabase:
         return libpq_dsn(self.server.url_for(self.name))
 
     def connect(self, *, as_admin: bool = False):
-        """A new psycopg2 connection to this database, closed by the next reset or the drop. It
-        acts as the database's owner role when there is one (what the checks create there is
-        the student's to use), unless ``as_admin``."""
-        conn = pg_connect(self.dsn, connect_timeout=5)
+        """A psycopg2 connection to this database, given back by the next reset or closed by the
+        drop. It acts as the database's owner role when there is one (what the checks create
+        there is the student's to use), unless ``as_admin``. A connection an earlier check gave
+        back is used again, its session as new (a login costs more than the reset)."""
+        while self._idle and self._idle[-1].closed:
+            self._idle.pop()
+        conn = self._idle.pop() if self._idle else pg_connect(self.dsn, connect_timeout=5)
         self._connections.append(conn)
         if self.owner and not as_admin:
             with conn.cursor() as cur:
@@ -83,19 +88,35 @@ class ThrowawayDatabase:
             return frozenset(name for (name,) in cur.fetchall())
 
     def close_connections(self) -> None:
+        """Take back the connections handed out: each session is made as new (transaction rolled
+        back, settings, role, temporary tables, locks and prepared statements gone) for the next
+        ``connect``, or closed if that fails."""
         for conn in self._connections:
-            conn.close()
+            if conn.closed:
+                continue
+            try:
+                conn.rollback()
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("DISCARD ALL")
+                conn.reset()
+                conn.notices.clear()
+                conn.notifies.clear()
+                self._idle.append(conn)
+            except psycopg2.Error:
+                conn.close()
         self._connections.clear()
 
     def reset(self) -> None:
         """Empty the database (as the admin): end every session on it, then drop what they made.
         The admin's session stays open from one reset to the next (a login costs more than the reset)."""
         self.close_connections()
+        keep = [conn.info.backend_pid for conn in self._idle]
         try:
-            empty_database(self._admin_session())
+            empty_database(self._admin_session(), keep)
         except (psycopg2.OperationalError, psycopg2.InterfaceError):  # the session was lost: once more, anew
             self._close_admin()
-            empty_database(self._admin_session())
+            empty_database(self._admin_session(), keep)
 
     def _admin_session(self):
         if self._admin is None:
@@ -110,12 +131,16 @@ class ThrowawayDatabase:
 
     def drop(self) -> None:
         self.close_connections()
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
         self._close_admin()
         drop_database(self.server, self.name)
 
 
-def empty_database(conn) -> None:
-    """Empty the database of an autocommit connection: end its other sessions, drop what is in it.
+def empty_database(conn, keep: Sequence[int] = ()) -> None:
+    """Empty the database of an autocommit connection: end its other sessions (but those of the
+    backend pids in ``keep``), drop what is in it.
 
     A superuser drops every schema and makes ``public`` anew as ``CREATE DATABASE`` would have
     it (owned by ``pg_database_owner`` since PostgreSQL 15, so the database's owner role may
@@ -126,8 +151,8 @@ def empty_database(conn) -> None:
         superuser = cur.fetchone()[0] == "on"
         cur.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND (%s OR usename = current_user)",  # the sessions we may end
-            (superuser,),
+            "AND pid <> pg_backend_pid() AND pid <> ALL(%s) AND (%s OR usename = current_user)",  # the sessions we may end
+            (list(keep), superuser),
         )
         if not superuser:
             cur.execute("DROP OWNED BY CURRENT_USER")
