@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ..db.server import SetupError
-from ..engine.runner import Run, run_checks
+from ..engine.runner import Run, run_checks, subject_host
 from ..registry import Check, load_stages
 from ..reporting import classroom, terminal
 from . import COMMANDS
@@ -60,19 +60,21 @@ def run_command(argv: Sequence[str]) -> int:
         hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
         pattern = keyword_expression(args.pattern, [check for stage in [*stages, *hidden] for check in stage.checks])
     classroom_output = _classroom_output() if args.classroom else None
-    target = prepare(selection.target)
-    if selection.note and not args.json:
-        print(selection.note, flush=True)
-    progress = None if args.json or args.verbose else terminal.Progress(sys.stderr)
-    run = run_checks(
-        stages,
-        target,
-        pattern=pattern,
-        timeout=args.timeout,
-        verbose=args.verbose,
-        extra=extra,
-        on_start=progress.start if progress else None,
-    )
+    with subject_host(()) as options:  # it imports the libraries while the server starts
+        target = prepare(selection.target)
+        if selection.note and not args.json:
+            print(selection.note, flush=True)
+        progress = None if args.json or args.verbose else terminal.Progress(sys.stderr)
+        run = run_checks(
+            stages,
+            target,
+            pattern=pattern,
+            timeout=args.timeout,
+            verbose=args.verbose,
+            extra=extra,
+            on_start=progress.start if progress else None,
+            options=options,
+        )
     if progress:
         progress.clear()
     if args.json_file:
