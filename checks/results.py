@@ -1,10 +1,14 @@
-"""The outcome of one check: the record every report and export reads."""
+"""The outcome of one check, the record every report and export reads, and of one run."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from .registry import Check
+import pytest
+
+from .registry import Check, Stage
 
 
 @dataclass
@@ -36,3 +40,32 @@ class CheckResult:
     @classmethod
     def for_check(cls, check: Check) -> CheckResult:
         return cls(check.stage, check.id, check.title, check.group, check.points, check.hint, check.hidden)
+
+
+@dataclass
+class Run:
+    """What one run of the checks produced."""
+
+    results: list[CheckResult]
+    exit_code: pytest.ExitCode | int
+    output: str = ""
+    aborted: str = ""  # why pytest stopped early, if it did
+    stages: Sequence[Stage] = field(default_factory=tuple)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.exit_code == pytest.ExitCode.INTERRUPTED
+
+    @property
+    def all_passed(self) -> bool:
+        return bool(self.results) and all(result.passed for result in self.results)
+
+    def as_json(self, target: Path) -> dict:
+        """Machine-readable results: per check stage, name, points, max points, status, reason."""
+        return {
+            "target": str(target),
+            "interrupted": self.interrupted,
+            "points": sum(r.points for r in self.results),
+            "max_points": sum(r.max_points for r in self.results),
+            "results": [r.as_dict() for r in self.results],
+        }

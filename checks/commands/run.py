@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from ..db.server import SetupError
-from ..engine.runner import Run, run_checks, subject_host
+from ..engine.runner import run_checks, subject_host
 from ..registry import Check, load_stages
 from ..reporting import classroom, terminal
+from ..results import Run
 from . import COMMANDS
 from .common import (
     EXIT_INTERRUPTED,
@@ -74,6 +75,7 @@ def run_command(argv: Sequence[str]) -> int:
             extra=extra,
             on_start=progress.start if progress else None,
             options=options,
+            apart=True,
         )
     if progress:
         progress.clear()

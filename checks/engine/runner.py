@@ -4,45 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from ..registry import REPO_ROOT, Stage, load_stages
-from ..results import CheckResult
+from ..results import Run
 from .collector import ResultCollector
 from .host import SubjectHost
-
-
-@dataclass
-class Run:
-    """What one run of the checks produced."""
-
-    results: list[CheckResult]
-    exit_code: pytest.ExitCode | int
-    output: str = ""
-    aborted: str = ""  # why pytest stopped early, if it did
-    stages: Sequence[Stage] = field(default_factory=tuple)
-
-    @property
-    def interrupted(self) -> bool:
-        return self.exit_code == pytest.ExitCode.INTERRUPTED
-
-    @property
-    def all_passed(self) -> bool:
-        return bool(self.results) and all(result.passed for result in self.results)
-
-    def as_json(self, target: Path) -> dict:
-        """Machine-readable results: per check stage, name, points, max points, status, reason."""
-        return {
-            "target": str(target),
-            "interrupted": self.interrupted,
-            "points": sum(r.points for r in self.results),
-            "max_points": sum(r.max_points for r in self.results),
-            "results": [r.as_dict() for r in self.results],
-        }
+from .parallel import Listener, by_folder, run_apart
 
 
 class _AbortWatcher:
@@ -104,19 +75,28 @@ def run_checks(
     timeout: float | None = None,
     verbose: bool = False,
     extra: Path | None = None,
-    on_result: Callable[[CheckResult, int, int], None] | None = None,
-    on_start: Callable[[CheckResult, int, int], None] | None = None,
+    on_result: Listener | None = None,
+    on_start: Listener | None = None,
     options: Sequence[str] = (),
+    apart: bool = False,
 ) -> Run:
     """Run the checks of ``stages`` (and the hidden ones under ``extra``) against ``target``;
     ``on_start`` and ``on_result`` hear of each check as it starts and ends (result, done, total);
-    ``options`` are more of the plugin's options (grading's role and sandbox)."""
+    ``options`` are more of the plugin's options (grading's role and sandbox). With ``apart``,
+    each stage folder's checks run in a process of their own, at the same time."""
+    stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     with subject_host(options) as plugin_options:
-        collector = ResultCollector(on_result=on_result, on_start=on_start)
-        watcher = _AbortWatcher()
-        stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
-        args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=plugin_options)
-        buffer = io.StringIO()
-        with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
-            exit_code = pytest.main(args, plugins=[collector, watcher])
-    return Run(collector.ordered(), exit_code, buffer.getvalue(), watcher.reason, tuple(stages))
+
+        def run_here(group: Sequence[Stage], on_start: Listener | None, on_result: Listener | None) -> Run:
+            collector = ResultCollector(on_result=on_result, on_start=on_start)
+            watcher = _AbortWatcher()
+            args = pytest_args(group, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=plugin_options)
+            buffer = io.StringIO()
+            with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
+                exit_code = pytest.main(args, plugins=[collector, watcher])
+            return Run(collector.ordered(), exit_code, buffer.getvalue(), watcher.reason, tuple(group))
+
+        groups = by_folder(stages)
+        if apart and not verbose and len(groups) > 1:
+            return run_apart(groups, run_here, on_start, on_result)
+        return run_here(stages, on_start, on_result)

@@ -10,9 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from ..engine.runner import Run
 from ..registry import display_path
-from ..results import CheckResult
+from ..results import CheckResult, Run
 
 
 def _color(enabled: bool):
