@@ -21,7 +21,7 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 def _results(stages: Sequence[Stage], target_name: str) -> list[CheckResult]:
     progress = Progress(sys.stderr)
-    results = run_checks(stages, prepare(target_name), on_start=progress.start).results
+    results = run_checks(stages, prepare(target_name), on_start=progress.start, apart=True).results
     progress.clear()
     return results
 
