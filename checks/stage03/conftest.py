@@ -7,9 +7,10 @@ that revision, else as "needs step N first".
 """
 
 import re
+from functools import cache
 
 import pytest
-from sqlalchemy import create_engine, inspect, pool, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from checks.engine.subject import Ref, StudentRaised
 
@@ -38,12 +39,20 @@ def revision_name(number: int, revision: str) -> str:
     return "the first revision" if number == 1 else f"revision {number} ({revision})"
 
 
+@cache
+def engine_for(url: str) -> Engine:
+    """The checks' engine for a database, one for the whole run: SQLAlchemy prepares its
+    reflection queries once. Its one connection, reused by every read (idle, it holds no lock
+    a revision could wait for), is closed after each check (``engine.dispose()``)."""
+    return create_engine(url, pool_size=1)
+
+
 class Migrations:
     """Alembic commands run by the target's copy; the schema and rows read by the checks."""
 
     def __init__(self, subject, url: str) -> None:
         self.subject = subject
-        self.engine = create_engine(url, poolclass=pool.NullPool)
+        self.engine = engine_for(url)
         self._model_tables: set[str] | None = None
         self._chain: list[str] | None = None
 
@@ -205,10 +214,12 @@ def schema_difference(want: dict[str, tuple], got: dict[str, tuple]) -> str:
 def migrations(subject, stage_dir, database):
     """The target's revisions, ready to run against the check's empty database."""
     runner = Migrations(subject, database.url)
-    if not runner.revisions():
-        pytest.fail(f"there are no revisions in {stage_dir.name}/versions yet", pytrace=False)
-    yield runner
-    runner.engine.dispose()
+    try:
+        if not runner.revisions():
+            pytest.fail(f"there are no revisions in {stage_dir.name}/versions yet", pytrace=False)
+        yield runner
+    finally:
+        runner.engine.dispose()
 
 
 UNUSUAL_TEXT = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import os
 import signal
 import socket
@@ -59,6 +60,7 @@ def zygote(socket_path: str, stage_dir: Path, modules: list[str], alembic_dir: P
         warm_up()
     if alembic_dir and (stage_dir / "versions").is_dir():
         from . import migrations  # noqa: F401  (Alembic loads once here, not in every copy)
+    gc.freeze()  # copies collect only their own garbage: no full pass over the import (~60 ms) per check
     control.send({"ready": True, "errors": errors})
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # copies are reaped by the kernel
     while (message := control.receive()) is not None:

@@ -51,9 +51,16 @@ class Apps:
 
 
 def warm_up() -> None:
-    """Serve one request to an empty app, so that what TestClient imports and sets up on first use
-    happens once in the process copies are forked from, not again in every copy."""
+    """Serve one request to an app of the harness's own, so that what TestClient, FastAPI and
+    Starlette import and prepare on first use (down to reading an endpoint's source, for error
+    messages) happens once in the process copies are forked from, not again in every copy."""
     from fastapi import FastAPI
 
-    with TestClient(FastAPI()) as client:
+    app = FastAPI()
+
+    @app.get("/")
+    def root() -> None:
+        return None
+
+    with TestClient(app) as client:
         client.get("/")
