@@ -8,6 +8,7 @@ the exception, so the checker can say which line of the target failed.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ class Apps:
             return [future.result() for future in futures]
 
 
+@cache  # once per process: a zygote forked from a warmed host has it already
 def warm_up() -> None:
     """Serve one request to an app of the harness's own, so that what TestClient, FastAPI and
     Starlette import and prepare on first use (down to reading an endpoint's source, for error
