@@ -1,6 +1,6 @@
-"""Throwaway databases: one per run, emptied before every check, always dropped afterwards.
+"""Throwaway databases: one per stage of a run, emptied before every check, always dropped afterwards.
 
-A run creates one database of its own; before each check :meth:`ThrowawayDatabase.reset` ends
+A run creates a database of its own for each stage it checks; before each check :meth:`ThrowawayDatabase.reset` ends
 every session still connected to it and drops everything the last check made (10-20 ms,
 where a fresh ``CREATE DATABASE`` costs 100-300 ms of file copying), so checks never see each
 other's data and the user's own databases are never written. Every throwaway database carries

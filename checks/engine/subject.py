@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from ..db.server import CACHE_DIR
 from ..registry import CHECKS_ROOT, REPO_ROOT
-from ..subject.protocol import Channel, decode, encode
+from ..subject.protocol import Channel, decode, encode, peer_pid
 from .processes import kill_tree
 
 IMPORT_TIMEOUT = 20.0
@@ -138,14 +137,6 @@ class Response:
 
 def _from_wire(data: dict) -> Handle:
     return Handle(int(data["$handle"]), str(data.get("$type", "")))
-
-
-def _peer_pid(sock: socket.socket) -> int | None:
-    """The connecting process's pid as this process sees it (Linux), across PID namespaces."""
-    if not hasattr(socket, "SO_PEERCRED"):
-        return None
-    pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-    return pid
 
 
 def plain_launcher(zygote: Zygote, env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
@@ -260,7 +251,7 @@ class Subject:
             if self._process.poll() is not None:
                 raise SubjectFailure(self.ended()) from None
             raise CheckTimedOut("no answer") from None
-        pid = _peer_pid(sock)
+        pid = peer_pid(sock)
         channel = Channel(sock)
         hello = self._receive(channel, deadline)
         return channel, pid if pid is not None else int(hello.get("pid", 0))

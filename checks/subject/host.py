@@ -15,12 +15,11 @@ import importlib
 import os
 import signal
 import socket
-import struct
 import sys
 from pathlib import Path
 
 from .__main__ import zygote
-from .protocol import Channel
+from .protocol import Channel, peer_pid
 
 # What stages import, loaded before any target's code (each only if installed).
 PRELOAD = (
@@ -64,12 +63,6 @@ def _family(pid: int) -> bool:
     return False
 
 
-def _peer(sock: socket.socket) -> int | None:
-    if not hasattr(socket, "SO_PEERCRED"):
-        return None
-    return struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
-
-
 def spawn(request: dict, listener: socket.socket) -> int:
     """Fork a zygote for one stage: its own session, environment, working folder and log."""
     pid = os.fork()
@@ -107,7 +100,7 @@ def main() -> None:
         sock, _ = listener.accept()
         channel = Channel(sock)
         try:
-            peer = _peer(sock)
+            peer = peer_pid(sock)
             request = channel.receive()
             if request is not None and not (peer is not None and _family(peer)):
                 channel.send({"pid": spawn(request, listener)})

@@ -15,6 +15,7 @@ import datetime as dt
 import decimal
 import json
 import socket
+import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -88,3 +89,12 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def peer_pid(sock: socket.socket) -> int | None:
+    """The pid of the process at the other end of a unix socket, as this process sees it (Linux:
+    ``SO_PEERCRED``, right across PID namespaces); None where the platform cannot tell."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid
