@@ -206,11 +206,11 @@ def stage_runs(
     wanted = [(target / item.stash[STAGE].folder, item.stash[STAGE]) for item in request.session.items if STAGE in item.stash]
     try:
         runs.start((path, stage) for path, stage in wanted if path.is_dir())
+        yield runs
     except SetupError as exc:
-        runs.close()
         pytest.exit(str(exc), returncode=2)
-    yield runs
-    runs.close()
+    finally:  # an interrupted start too: whatever was made is dropped
+        runs.close()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Ctrl-C in the middle of a run: the partial results are printed and every throwaway database is dropped."""
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,3 +31,29 @@ def test_ctrl_c_drops_the_runs_databases(checks_env, make_target, sigint_not_ign
     assert "interrupted" in out
     assert "Traceback" not in out + err
     assert leftover_databases(get_server(), mine) == []
+
+
+def test_ctrl_c_stops_every_stage_and_drops_their_databases(checks_env, tmp_path, sigint_not_ignored):
+    """Stages run side by side, each in a process of its own: one SIGINT to the run stops them all."""
+    target = tmp_path / "labs"
+    shutil.copytree(REPO_ROOT / "solutions", target, ignore=shutil.ignore_patterns("__pycache__"))
+    for module in ("01_psycopg2/posts.py", "02_orm_crud/app/main.py", "03_alembic/app/main.py"):
+        (target / module).write_text("import time\ntime.sleep(60)\n")
+    before = set(leftover_databases(get_server()))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "checks", "--target", str(target)],
+        cwd=REPO_ROOT, env=checks_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_not_ignored,
+    )
+    deadline = time.monotonic() + 60
+    while len(set(leftover_databases(get_server())) - before) < 3:  # one database per stage
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never made its stages' databases"
+        time.sleep(0.1)
+
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in out and "Traceback" not in out + err
+    assert all(f"stage {stage}:" in out for stage in ("01", "02", "03")), out
+    assert set(leftover_databases(get_server())) - before == set()

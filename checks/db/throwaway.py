@@ -163,8 +163,10 @@ def empty_database(conn, keep: Sequence[int] = ()) -> None:
         cur.execute(PUBLIC_SCHEMA_SINCE_15 if conn.server_version >= 150000 else PUBLIC_SCHEMA_BEFORE_15)
 
 
-# Databases this process created and has not dropped yet: dropped at exit as a last resort.
+# Databases this process created and has not dropped yet: dropped at exit as a last resort. A
+# forked child starts with none: its parent's are its parent's to drop.
 _alive: dict[str, ThrowawayDatabase] = {}
+os.register_at_fork(after_in_child=_alive.clear)
 
 
 def run_prefix() -> str:
@@ -232,7 +234,9 @@ def drop_stale(server: Server) -> None:
             drop_database(server, name)
 
 
-def _drop_alive() -> None:
+def drop_remaining() -> None:
+    """Drop every database this process created and has not dropped (at exit, or before a forked
+    process leaves without running exit handlers)."""
     for database in list(_alive.values()):
         try:
             database.drop()
@@ -243,4 +247,4 @@ def _drop_alive() -> None:
 @cache
 def _register_exit_cleanup() -> None:
     # Registered after the server started, so it runs before the embedded server stops.
-    atexit.register(_drop_alive)
+    atexit.register(drop_remaining)

@@ -4,9 +4,10 @@ A run spends most of its time waiting, on the target's copy or on PostgreSQL, on
 another. With several stages, each stage folder gets a process of its own, forked from this one
 (the libraries are imported; no thread runs yet), that runs that stage's checks and reports each
 check's start and end over a pipe. This process hears them as they come and merges the runs:
-results in the order of the stages, the worst exit code, any reason to stop. Ctrl-C reaches
-every process of the group: each stops its checks and drops its databases, and the results so
-far are kept.
+results in the order of the stages, the worst exit code, any reason to stop. Each child has a
+process group of its own: Ctrl-C (or a SIGINT sent to this process) reaches this process, which
+passes it on to every child once; each stops its checks and drops its databases, and the results
+so far are kept.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 
 import pytest
 
+from ..db.throwaway import drop_remaining
 from ..registry import Stage
 from ..results import CheckResult, Run
 
@@ -58,6 +61,7 @@ def _child(stages: Sequence[Stage], run_here: RunHere, pipe: int) -> None:
         send("end", results=[], exit_code=int(pytest.ExitCode.INTERNAL_ERROR), output="", aborted=f"{type(exc).__name__}: {exc}")
         code = 1
     finally:
+        drop_remaining()  # what an interrupted set-up left (exit handlers do not run here)
         os._exit(code)
 
 
@@ -71,21 +75,33 @@ def run_apart(groups: Sequence[Sequence[Stage]], run_here: RunHere, on_start: Li
     children: list[int] = []
     ends: dict[int, dict] = {}
     progress: dict[int, tuple[int, int]] = {}  # per group: (done, total)
-    for number, group in enumerate(groups):
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            _child(group, run_here, write)
-        os.close(write)
-        children.append(pid)
-        selector.register(read, selectors.EVENT_READ, (number, bytearray()))
     interrupted = False
+
+    def interrupt() -> None:  # once: a second SIGINT could cut a child's clean-up short
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            for pid in children:
+                os.kill(pid, signal.SIGINT)
+
+    try:
+        for number, group in enumerate(groups):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                os.setpgid(0, 0)  # Ctrl-C reaches this process only, which passes it on once
+                _child(group, run_here, write)
+            os.close(write)
+            children.append(pid)
+            selector.register(read, selectors.EVENT_READ, (number, bytearray()))
+    except KeyboardInterrupt:
+        interrupt()
     while selector.get_map():
         try:
             ready = selector.select()
-        except KeyboardInterrupt:  # every child heard it too: wait while they clean up
-            interrupted = True
+        except KeyboardInterrupt:
+            interrupt()
             continue
         for key, _ in ready:
             number, buffer = key.data

@@ -60,7 +60,9 @@ class StageRuns:
         with ThreadPoolExecutor(max_workers=max(1, len(new))) as pool:
             databases = list(pool.map(lambda _: create_database(self.server, purpose="check", owner=self.owner), new))
         for (path, stage), database in zip(new.items(), databases):
-            self.runs[path] = StageRun(database, self.make_subject(path, stage, self.url_for(database)).launch())
+            self.runs[path] = StageRun(database, self.make_subject(path, stage, self.url_for(database)))
+        for path in new:
+            self.runs[path].subject.launch()
 
     def get(self, stage_dir: Path, stage: Stage) -> StageRun:
         """The run of a stage folder, started now if it was not."""

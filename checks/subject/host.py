@@ -5,7 +5,7 @@ host imports them (and nothing of any target) once; for each stage a checker ask
 it forks a child that takes the environment and log it is given and becomes that stage's zygote
 (:func:`checks.subject.__main__.zygote`). Used when the target's code runs without a sandbox
 (a sandbox needs a process of its own from the start). The host answers no process of its own
-family: a target's code cannot ask it for more.
+family (a target's code cannot ask it for more) and ends when the process that started it does.
 """
 
 from __future__ import annotations
@@ -63,13 +63,15 @@ def _family(pid: int) -> bool:
     return False
 
 
-def spawn(request: dict, listener: socket.socket) -> int:
-    """Fork a zygote for one stage: its own session, environment, working folder and log."""
+def spawn(request: dict, inherited: list[socket.socket]) -> int:
+    """Fork a zygote for one stage: its own session, environment, working folder and log (and
+    none of the host's sockets)."""
     pid = os.fork()
     if pid:
         return pid
     try:
-        listener.close()
+        for sock in inherited:
+            sock.close()
         os.setsid()
         log = os.open(request["log"], os.O_WRONLY | os.O_APPEND)
         os.dup2(log, 1)
@@ -96,14 +98,22 @@ def main() -> None:
     listener.listen(16)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    parent = os.getppid()
+    listener.settimeout(1.0)
     while True:
-        sock, _ = listener.accept()
+        try:
+            sock, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the checker that started it is gone: so is the host
+                os._exit(0)
+            continue
+        sock.settimeout(10.0)  # a request comes right after the connection, or never
         channel = Channel(sock)
         try:
             peer = peer_pid(sock)
             request = channel.receive()
             if request is not None and not (peer is not None and _family(peer)):
-                channel.send({"pid": spawn(request, listener)})
+                channel.send({"pid": spawn(request, [listener, sock])})
         except (OSError, ValueError, KeyError, TypeError):
             pass
         finally:
