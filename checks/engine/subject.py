@@ -41,7 +41,6 @@ SAMPLE_AFTER = 1.0
 STACK_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
 
 
-
 @dataclass(frozen=True)
 class Zygote:
     """What a subject's process is asked to do: import ``modules`` of ``stage_dir`` and answer on ``socket``."""
@@ -185,7 +184,6 @@ class Subject:
     modules: Sequence[str]
     launcher: Launcher = plain_launcher
     import_timeout: float = IMPORT_TIMEOUT
-    inside_stage_dir: Path | None = None  # where the stage folder lies as the subject sees it
     display: str = ""  # the stage folder as the student knows it, to prefix locations with
     failure: str = ""  # why no check can run (the import hung or the process died)
     tables_after_import: frozenset[str] = frozenset()  # what importing the stage created (say, create_all at import)
@@ -212,7 +210,7 @@ class Subject:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self._workdir / "checker.sock"))
         self._listener.listen(8)
-        zygote = Zygote(self._workdir / "checker.sock", self.inside_stage_dir or self.stage_dir, tuple(self.modules))
+        zygote = Zygote(self._workdir / "checker.sock", self.stage_dir, tuple(self.modules))
         log = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             self._process = self.launcher(zygote, subject_env(self.database_url, self._workdir / "home"), self._workdir, log)
@@ -313,7 +311,7 @@ class Subject:
             if "File " in text and text.endswith("\n"):
                 time.sleep(0.05)  # every thread's stack is written in one go; let it finish
                 break
-        stage = str(self.inside_stage_dir or self.stage_dir.resolve()) + os.sep
+        stage = str(self.stage_dir.resolve()) + os.sep
         for line in text.splitlines():
             match = STACK_LINE.match(line)
             if match and match["file"].startswith(stage):
