@@ -73,57 +73,42 @@ def run_apart(groups: Sequence[Sequence[Stage]], run_here: RunHere, on_start: Li
     """Run each group of stages in a forked process at the same time; one merged Run."""
     selector = selectors.DefaultSelector()
     children: list[int] = []
+    signalled: set[int] = set()
     ends: dict[int, dict] = {}
     progress: dict[int, tuple[int, int]] = {}  # per group: (done, total)
     interrupted = False
 
-    def interrupt() -> None:  # once: a second SIGINT could cut a child's clean-up short
+    def interrupt(*_: object) -> None:
         nonlocal interrupted
-        if not interrupted:
-            interrupted = True
-            for pid in children:
+        interrupted = True
+        for pid in children:
+            if pid not in signalled:  # once each: a second SIGINT could cut a child's clean-up short
+                signalled.add(pid)
                 os.kill(pid, signal.SIGINT)
 
+    # Here Ctrl-C only passes the word on: this process keeps listening until every child is done.
+    previous = signal.signal(signal.SIGINT, interrupt)
     try:
         for number, group in enumerate(groups):
             read, write = os.pipe()
             pid = os.fork()
             if pid == 0:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 os.close(read)
-                os.setpgid(0, 0)  # Ctrl-C reaches this process only, which passes it on once
+                os.setpgid(0, 0)  # Ctrl-C at the terminal reaches the parent only, which passes it on
                 _child(group, run_here, write)
             os.close(write)
             children.append(pid)
             selector.register(read, selectors.EVENT_READ, (number, bytearray()))
-    except KeyboardInterrupt:
-        interrupt()
-    while selector.get_map():
-        try:
-            ready = selector.select()
-        except KeyboardInterrupt:
-            interrupt()
-            continue
-        for key, _ in ready:
-            number, buffer = key.data
-            chunk = os.read(key.fd, 65536)
-            if not chunk:
-                selector.unregister(key.fd)
-                os.close(key.fd)
-                continue
-            buffer.extend(chunk)
-            while b"\n" in buffer:
-                line, _, rest = bytes(buffer).partition(b"\n")
-                buffer[:] = rest
-                event = json.loads(line)
-                if event["event"] == "end":
-                    ends[number] = event
-                    continue
-                progress[number] = (event["done"], event["total"])
-                listener = on_start if event["event"] == "start" else on_result
-                if listener is not None:
-                    listener(_result(event["result"]), sum(d for d, _ in progress.values()), sum(t for _, t in progress.values()))
-    for pid in children:
-        _wait(pid)
+            if interrupted:
+                interrupt()
+        while selector.get_map():
+            for key, _ in selector.select():
+                _read(key, selector, ends, progress, on_start, on_result)
+        for pid in children:
+            os.waitpid(pid, 0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     results, codes, outputs, aborted = [], [], [], ""
     for number in range(len(groups)):
         end = ends.get(number, {"results": [], "exit_code": int(pytest.ExitCode.INTERNAL_ERROR), "output": "", "aborted": "a checker process died"})
@@ -137,12 +122,24 @@ def run_apart(groups: Sequence[Sequence[Stage]], run_here: RunHere, on_start: Li
     return Run(results, max(codes, key=SEVERITY.index), "".join(outputs), aborted, stages)
 
 
-def _wait(pid: int) -> None:
-    while True:
-        try:
-            os.waitpid(pid, 0)
-            return
-        except KeyboardInterrupt:
+def _read(key: selectors.SelectorKey, selector: selectors.BaseSelector, ends: dict[int, dict], progress: dict[int, tuple[int, int]],
+          on_start: Listener | None, on_result: Listener | None) -> None:
+    """Take in what one child wrote: its events, passed on as they come, and its end."""
+    number, buffer = key.data
+    chunk = os.read(key.fd, 65536)
+    if not chunk:
+        selector.unregister(key.fd)
+        os.close(key.fd)
+        return
+    buffer.extend(chunk)
+    while b"\n" in buffer:
+        line, _, rest = bytes(buffer).partition(b"\n")
+        buffer[:] = rest
+        event = json.loads(line)
+        if event["event"] == "end":
+            ends[number] = event
             continue
-        except ChildProcessError:
-            return
+        progress[number] = (event["done"], event["total"])
+        listener = on_start if event["event"] == "start" else on_result
+        if listener is not None:
+            listener(_result(event["result"]), sum(d for d, _ in progress.values()), sum(t for _, t in progress.values()))
