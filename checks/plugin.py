@@ -33,6 +33,7 @@ from .engine.subject import (
     Launcher,
     Subject,
     SubjectFailure,
+    plain_launcher,
     sandboxed_launcher,
     socket_folder,
 )
@@ -158,16 +159,15 @@ def subject_url(request: pytest.FixtureRequest, relay: SocketRelay | None) -> Ca
 @pytest.fixture(scope="session")
 def launcher(request: pytest.FixtureRequest, relay: SocketRelay | None, exchange: Path) -> Iterator[Callable[[Path], Launcher]]:
     """How a subject for a stage folder is started: in a sandbox (--sandbox), which has a network
-    only when the database is reached over TCP; else forked by a subject host (--subject-host,
-    or one started for this session)."""
+    only when the database is reached over TCP; else forked by a subject host (--subject-host),
+    or as a Python process of its own."""
     if request.config.getoption("sandbox"):
         hide = [Path(path) for path in request.config.getoption("sandbox_hide")]
         yield lambda stage_dir: sandboxed_launcher(stage_dir, hide, [exchange], share_network=relay is None)
         return
     given = request.config.getoption("subject_host")
-    host = SubjectHost(Path(given)) if given else SubjectHost().start()
-    yield lambda stage_dir: host
-    host.close()
+    host = SubjectHost(Path(given)) if given else None
+    yield lambda stage_dir: host or plain_launcher
 
 
 @pytest.fixture

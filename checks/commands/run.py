@@ -61,7 +61,7 @@ def run_command(argv: Sequence[str]) -> int:
         hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
         pattern = keyword_expression(args.pattern, [check for stage in [*stages, *hidden] for check in stage.checks])
     classroom_output = _classroom_output() if args.classroom else None
-    with subject_host(()) as options:  # it imports the libraries while the server starts
+    with subject_host((), stages) as options:  # it imports the libraries while the server starts
         target = prepare(selection.target)
         if selection.note and not args.json:
             print(selection.note, flush=True)

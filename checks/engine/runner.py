@@ -54,10 +54,11 @@ def pytest_args(
 
 
 @contextlib.contextmanager
-def subject_host(options: Sequence[str]) -> Iterator[list[str]]:
-    """``options`` with a subject host started for the run, unless the target's code runs in a
-    sandbox or a host is given: it imports the libraries while pytest starts."""
-    if "--sandbox" in options or "--subject-host" in options:
+def subject_host(options: Sequence[str], stages: Sequence[Stage]) -> Iterator[list[str]]:
+    """``options`` with a subject host started for the run when it imports more than one stage
+    folder, unless the target's code runs in a sandbox or a host is given: it imports the
+    libraries once, while pytest starts. (For one stage, the stage's own process is as quick.)"""
+    if "--sandbox" in options or "--subject-host" in options or len({stage.folder for stage in stages}) < 2:
         yield list(options)
         return
     host = SubjectHost().start()
@@ -85,7 +86,7 @@ def run_checks(
     ``options`` are more of the plugin's options (grading's role and sandbox). With ``apart``,
     each stage folder's checks run in a process of their own, at the same time."""
     stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
-    with subject_host(options) as plugin_options:
+    with subject_host(options, stages) as plugin_options:
 
         def run_here(group: Sequence[Stage], on_start: Listener | None, on_result: Listener | None) -> Run:
             collector = ResultCollector(on_result=on_result, on_start=on_start)
