@@ -3,9 +3,10 @@
 Importing SQLAlchemy, FastAPI and Alembic costs a new Python process over half a second. The
 host imports them (and nothing of any target) once; for each stage a checker asks it to start,
 it forks a child that takes the environment and log it is given and becomes that stage's zygote
-(:func:`checks.subject.__main__.zygote`). Used when the target's code runs without a sandbox
-(a sandbox needs a process of its own from the start). The host answers no process of its own
-family (a target's code cannot ask it for more) and ends when the process that started it does.
+(:func:`checks.subject.__main__.zygote`). Used by a run of several stages and by a class, when the
+target's code runs without a sandbox (a sandbox needs a process of its own from the start). The
+host answers no process of its own family (a target's code cannot ask it for more) and ends when
+the process that started it does.
 """
 
 from __future__ import annotations
