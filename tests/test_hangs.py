@@ -21,7 +21,7 @@ def test_a_hung_function_names_its_line_and_costs_one_time_limit(make_target, ru
     first, *later = hung.values()
     assert "took longer than 5 s" in first and re.search(rf"01_psycopg2/posts\.py:({line}|{line - 1}) in get_post", first), first
     assert all("in get_post" in reason for reason in later), later  # every later check stuck there names it
-    assert any("hung in the same place as an earlier check" in reason for reason in later), later  # and ends early
+    assert any("hung in the same function as an earlier check" in reason for reason in later), later  # and ends early
     assert {check for check, r in results.items() if r.status == "passed"} >= {"connect_reads_database_url", "create_post_returns_the_new_row_as_a_dict"}
 
 

@@ -36,7 +36,8 @@ from .processes import kill_tree
 IMPORT_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 10.0
 # After this long in one request, look at the copy's stack once a second: a spot where an
-# earlier check already hung ends this one at once instead of after the whole time limit.
+# earlier check already hung (the same function, on any of its lines) ends this one at once
+# instead of after the whole time limit.
 SAMPLE_AFTER = 1.0
 STACK_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
 
@@ -134,6 +135,11 @@ class Response:
         return json.loads(self.text)
 
 
+def _function_of(spot: str) -> str:
+    """``posts.py:77 in get_post`` without its line: a loop is sampled on any of its lines."""
+    return re.sub(r":\d+ in ", " in ", spot)
+
+
 def _from_wire(data: dict) -> Handle:
     return Handle(int(data["$handle"]), str(data.get("$type", "")))
 
@@ -187,7 +193,7 @@ class Subject:
     display: str = ""  # the stage folder as the student knows it, to prefix locations with
     failure: str = ""  # why no check can run (the import hung or the process died)
     tables_after_import: frozenset[str] = frozenset()  # what importing the stage created (say, create_all at import)
-    stuck_spots: set[str] = field(default_factory=set)
+    stuck_spots: set[str] = field(default_factory=set)  # functions an earlier check hung in: ``file in function``
     _process: Process | None = None
     _workdir: Path | None = None
     _listener: socket.socket | None = None
@@ -382,8 +388,8 @@ class Copy:
             sampling = bool(self.subject.stuck_spots) and now - started >= SAMPLE_AFTER
             if sampling:
                 spot = self.subject.stack(self.pid)
-                if spot in self.subject.stuck_spots:
-                    self._timed_out("was stopped: it hung in the same place as an earlier check", spot)
+                if spot and _function_of(spot) in self.subject.stuck_spots:
+                    self._timed_out("was stopped: it hung in the same function as an earlier check", spot)
             if sampling:
                 until = now + 1.0
             else:
@@ -403,7 +409,7 @@ class Copy:
     def _timed_out(self, message: str, spot: str | None = None) -> None:
         spot = spot or self.subject.stack(self.pid)
         if spot:
-            self.subject.stuck_spots.add(spot)
+            self.subject.stuck_spots.add(_function_of(spot))
             message += f" (stuck at {self.subject.shown(spot)}: an endless loop, or waiting on something that never comes?)"
         else:
             message += " (an endless loop, or waiting on something that never comes?)"
