@@ -12,23 +12,17 @@ import select
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
-from ..registry import CHECKS_ROOT
 from ..subject.protocol import Channel
 from .processes import kill_tree
-from .subject import Zygote, subject_env
+from .subject import Zygote, subject_env, subject_python
 
 START_TIMEOUT = 60.0
-
-
-def without_database(env: dict[str, str]) -> dict[str, str]:
-    return {name: value for name, value in env.items() if name != "DATABASE_URL"}
 
 
 class HostedProcess:
@@ -64,10 +58,8 @@ class SubjectHost:
         """Start the host; it imports the libraries while the caller goes on."""
         self._folder = Path(tempfile.mkdtemp(prefix="labhost-"))
         self.socket_path = self._folder / "host.sock"
-        code = f"import sys; sys.path.insert(0, {str(CHECKS_ROOT.parent)!r}); from checks.subject.host import main; main()"
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-c", code, "--socket", str(self.socket_path)],
-            env=without_database(subject_env("", self._folder)), cwd=self._folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            subject_python("host", "--socket", str(self.socket_path)), env=subject_env(self._folder), cwd=self._folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, start_new_session=True,
         )
         return self
@@ -116,7 +108,7 @@ class SubjectHost:
                 time.sleep(0.02)
 
     def close(self) -> None:
-        """Stop the host (zygotes are stopped by their subjects)."""
+        """Stop the host and whatever of it still runs (each subject stops its own zygote first)."""
         if self._process is not None:
             kill_tree(self._process.pid)
             self._process.wait()

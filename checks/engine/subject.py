@@ -52,12 +52,11 @@ class Zygote:
     alembic_dir: Path = REPO_ROOT / "alembic"
 
     def argv(self) -> list[str]:
-        """A new Python process that becomes this zygote (``python -I``: nothing of the environment)."""
-        code = f"import sys; sys.path.insert(0, {str(CHECKS_ROOT.parent)!r}); from checks.subject.__main__ import main; main()"
-        return [
-            sys.executable, "-I", "-c", code, "--socket", str(self.socket), "--stage-dir", str(self.stage_dir),
-            "--modules", ",".join(self.modules), "--alembic-dir", str(self.alembic_dir),
-        ]
+        """A new Python process that becomes this zygote."""
+        return subject_python(
+            "__main__", "--socket", str(self.socket), "--stage-dir", str(self.stage_dir), "--modules", ",".join(self.modules),
+            "--alembic-dir", str(self.alembic_dir),
+        )
 
 
 class Process(Protocol):
@@ -176,9 +175,18 @@ def socket_folder(database_url: str) -> Path | None:
     return Path(host) if host and host.startswith("/") else None
 
 
-def subject_env(database_url: str, home: Path) -> dict[str, str]:
-    """A clean environment for the subject: no variable of the checker's is inherited."""
-    return {"DATABASE_URL": database_url, "HOME": str(home), "PATH": os.defpath, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+def subject_env(home: Path, database_url: str | None = None) -> dict[str, str]:
+    """A clean environment for the subject (and ``DATABASE_URL`` if given): no variable of the
+    checker's is inherited."""
+    env = {"HOME": str(home), "PATH": os.defpath, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+    return env | ({"DATABASE_URL": database_url} if database_url is not None else {})
+
+
+def subject_python(module: str, *args: str) -> list[str]:
+    """A new, isolated Python process (``python -I``: nothing of the environment) that runs
+    ``main()`` of ``checks.subject.<module>`` with ``args``."""
+    code = f"import sys; sys.path.insert(0, {str(CHECKS_ROOT.parent)!r}); from checks.subject.{module} import main; main()"
+    return [sys.executable, "-I", "-c", code, *args]
 
 
 @dataclass
@@ -219,7 +227,7 @@ class Subject:
         zygote = Zygote(self._workdir / "checker.sock", self.stage_dir, tuple(self.modules))
         log = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            self._process = self.launcher(zygote, subject_env(self.database_url, self._workdir / "home"), self._workdir, log)
+            self._process = self.launcher(zygote, subject_env(self._workdir / "home", self.database_url), self._workdir, log)
         except OSError as exc:
             self.failure = f"the target's process could not start ({exc})"
         finally:
