@@ -16,6 +16,8 @@ CHECK = pytest.StashKey[Check]()
 STAGE = pytest.StashKey[Stage]()
 REASON = "reason"
 REASON_LIMIT = 300
+# Hears of a check as it starts or ends: (its result so far, checks done, checks in all).
+Listener = Callable[[CheckResult, int, int], None]
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -33,8 +35,8 @@ def failure_reason(exc: BaseException) -> str:
 class ResultCollector:
     """A pytest plugin object: one :class:`CheckResult` per selected check, in registry order."""
 
-    on_result: Callable[[CheckResult, int, int], None] | None = None
-    on_start: Callable[[CheckResult, int, int], None] | None = None
+    on_result: Listener | None = None
+    on_start: Listener | None = None
     results: dict[str, CheckResult] = field(default_factory=dict)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:

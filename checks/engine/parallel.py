@@ -1,13 +1,15 @@
-"""Stages side by side: one forked process per stage folder, their results merged in order.
+"""Stages side by side: once collected, each stage folder's checks run in a forked process.
 
 A run spends most of its time waiting, on the target's copy or on PostgreSQL, one check after
-another. With several stages, each stage folder gets a process of its own, forked from this one
-(the libraries are imported; no thread runs yet), that runs that stage's checks and reports each
-check's start and end over a pipe. This process hears them as they come and merges the runs:
-results in the order of the stages, the worst exit code, any reason to stop. Each child has a
-process group of its own: Ctrl-C (or a SIGINT sent to this process) reaches this process, which
-passes it on to every child once; each stops its checks and drops its databases, and the results
-so far are kept.
+another. With several stage folders, pytest collects every check once in this process; then
+:class:`StagesApart` forks one process per stage folder (the checks are collected and the
+libraries imported; no fixture has run and no thread is started yet). Each runs its folder's
+checks through pytest's own run-test protocol and reports each check's start and end over a
+pipe. This process hears them as they come and merges them into its collector: results in
+registry order, the failures counted, any reason to stop raised here as pytest would have.
+Each child has a process group of its own: Ctrl-C (or a SIGINT sent to this process) reaches
+this process, which passes it on to every child once; each stops its checks and drops its
+databases, and the results so far are kept.
 """
 
 from __future__ import annotations
@@ -16,61 +18,52 @@ import json
 import os
 import selectors
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 
 import pytest
 
 from ..db.throwaway import drop_remaining
-from ..registry import Stage
-from ..results import CheckResult, Run
+from ..results import CheckResult
+from .collector import STAGE, ResultCollector
 
-Listener = Callable[[CheckResult, int, int], None]
-# (stages, on_start, on_result) -> the Run of those stages, in this process
-RunHere = Callable[[Sequence[Stage], Listener, Listener], Run]
 RESULT_FIELDS = {f.name for f in fields(CheckResult)}
-# A worse outcome wins the merged exit code.
-SEVERITY = [pytest.ExitCode.NO_TESTS_COLLECTED, pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.USAGE_ERROR,
-            pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED]
+DIED = "a checker process died"
 
 
-def by_folder(stages: Sequence[Stage]) -> list[list[Stage]]:
-    """The stages grouped by their folder (hidden checks run with the stage they add to)."""
-    groups: dict[str, list[Stage]] = {}
-    for stage in stages:
-        groups.setdefault(stage.folder, []).append(stage)
+def by_folder(items: Sequence[pytest.Item]) -> list[list[pytest.Item]]:
+    """The checks grouped by their stage folder (hidden checks run with the stage they add to)."""
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        stage = item.stash.get(STAGE, None)
+        groups.setdefault(stage.folder if stage else "", []).append(item)
     return list(groups.values())
 
 
-def _child(stages: Sequence[Stage], run_here: RunHere, pipe: int) -> None:
-    """In the forked process: run, report every event as a JSON line, and leave without running
-    the parent's exit handlers (the server and the parent's databases are the parent's)."""
-    out = os.fdopen(pipe, "w", encoding="utf-8")
+class StagesApart:
+    """A pytest plugin: the collected checks of each stage folder run in a process of their own,
+    at the same time; this process takes in their results."""
 
-    def send(event: str, result: CheckResult | None = None, done: int = 0, total: int = 0, **more: object) -> None:
-        out.write(json.dumps({"event": event, "result": result.as_dict() if result else None, "done": done, "total": total, **more}) + "\n")
-        out.flush()
+    def __init__(self, collector: ResultCollector) -> None:
+        self.collector = collector
 
-    code = 0
-    try:
-        run = run_here(stages, lambda r, d, t: send("start", r, d, t), lambda r, d, t: send("result", r, d, t))
-        send("end", results=[r.as_dict() for r in run.results], exit_code=int(run.exit_code), output=run.output, aborted=run.aborted)
-    except KeyboardInterrupt:
-        send("end", results=[], exit_code=int(pytest.ExitCode.INTERRUPTED), output="", aborted="interrupted")
-    except BaseException as exc:  # a bug of the checker's: the merged run says so
-        send("end", results=[], exit_code=int(pytest.ExitCode.INTERNAL_ERROR), output="", aborted=f"{type(exc).__name__}: {exc}")
-        code = 1
-    finally:
-        drop_remaining()  # what an interrupted set-up left (exit handlers do not run here)
-        os._exit(code)
-
-
-def _result(data: dict) -> CheckResult:
-    return CheckResult(**{name: value for name, value in data.items() if name in RESULT_FIELDS})
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        groups = by_folder(session.items)
+        if len(groups) < 2 or session.testsfailed or session.config.option.collectonly:
+            return None  # pytest's own loop: one folder, nothing to run, or collection errors to report
+        ends = _run_children(session, groups, self.collector)
+        stopped = [end for end in ends if end.get("stopped")]
+        session.testsfailed += sum(int(end.get("failed", 0)) for end in ends)
+        if any(end.get("stopped") == "interrupted" for end in stopped):
+            raise KeyboardInterrupt
+        if stopped:
+            pytest.exit(stopped[0]["stopped"], returncode=int(stopped[0].get("exit_code", pytest.ExitCode.INTERNAL_ERROR)))
+        return True
 
 
-def run_apart(groups: Sequence[Sequence[Stage]], run_here: RunHere, on_start: Listener | None, on_result: Listener | None) -> Run:
-    """Run each group of stages in a forked process at the same time; one merged Run."""
+def _run_children(session: pytest.Session, groups: Sequence[Sequence[pytest.Item]], collector: ResultCollector) -> list[dict]:
+    """Fork a process per group, hear them all out; the end each one reported, in group order."""
     selector = selectors.DefaultSelector()
     children: list[int] = []
     signalled: set[int] = set()
@@ -96,7 +89,7 @@ def run_apart(groups: Sequence[Sequence[Stage]], run_here: RunHere, on_start: Li
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 os.close(read)
                 os.setpgid(0, 0)  # Ctrl-C at the terminal reaches the parent only, which passes it on
-                _child(group, run_here, write)
+                _child(session, group, collector, write)
             os.close(write)
             children.append(pid)
             selector.register(read, selectors.EVENT_READ, (number, bytearray()))
@@ -104,26 +97,62 @@ def run_apart(groups: Sequence[Sequence[Stage]], run_here: RunHere, on_start: Li
                 interrupt()
         while selector.get_map():
             for key, _ in selector.select():
-                _read(key, selector, ends, progress, on_start, on_result)
+                _read(key, selector, ends, progress, collector)
         for pid in children:
             os.waitpid(pid, 0)
     finally:
         signal.signal(signal.SIGINT, previous)
-    results, codes, outputs, aborted = [], [], [], ""
-    for number in range(len(groups)):
-        end = ends.get(number, {"results": [], "exit_code": int(pytest.ExitCode.INTERNAL_ERROR), "output": "", "aborted": "a checker process died"})
-        results += [_result(data) for data in end["results"]]
-        codes.append(pytest.ExitCode(end["exit_code"]))
-        outputs.append(end["output"])
-        aborted = aborted or end["aborted"]
+    result = [ends.get(number, {"stopped": DIED, "exit_code": int(pytest.ExitCode.INTERNAL_ERROR)}) for number in range(len(groups))]
     if interrupted:
-        codes.append(pytest.ExitCode.INTERRUPTED)
-    stages = tuple(stage for group in groups for stage in group)
-    return Run(results, max(codes, key=SEVERITY.index), "".join(outputs), aborted, stages)
+        result.append({"stopped": "interrupted"})
+    return result
 
 
-def _read(key: selectors.SelectorKey, selector: selectors.BaseSelector, ends: dict[int, dict], progress: dict[int, tuple[int, int]],
-          on_start: Listener | None, on_result: Listener | None) -> None:
+def _child(session: pytest.Session, items: Sequence[pytest.Item], collector: ResultCollector, pipe: int) -> None:
+    """In the forked process: run the group's checks, report every event as a JSON line, and
+    leave without running the parent's exit handlers (the server is the parent's)."""
+    out = os.fdopen(pipe, "w", encoding="utf-8")
+
+    def send(event: str, result: CheckResult | None = None, done: int = 0, total: int = 0, **more: object) -> None:
+        out.write(json.dumps({"event": event, "result": result.as_dict() if result else None, "done": done, "total": total, **more}) + "\n")
+        out.flush()
+
+    collector.results = {item.nodeid: collector.results[item.nodeid] for item in items if item.nodeid in collector.results}
+    collector.on_start = lambda r, d, t: send("start", r, d, t)
+    collector.on_result = lambda r, d, t: send("result", r, d, t)
+    session.items = list(items)  # what this process runs (the stage fixtures start only these folders)
+    stopped, exit_code, code = "", pytest.ExitCode.OK, 0
+    try:
+        try:
+            for number, item in enumerate(items):
+                nextitem = items[number + 1] if number + 1 < len(items) else None
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                if session.shouldfail or session.shouldstop:
+                    break
+        except KeyboardInterrupt:
+            stopped, exit_code = "interrupted", pytest.ExitCode.INTERRUPTED
+        except pytest.exit.Exception as exc:
+            stopped, exit_code = exc.msg or "stopped", pytest.ExitCode(exc.returncode if exc.returncode is not None else 2)
+        finally:  # session fixtures end here (the stage's subject and database), as at a session's end
+            session.config.hook.pytest_sessionfinish(session=session, exitstatus=exit_code)
+    except BaseException as exc:  # a bug of the checker's: the merged run says so
+        stopped = stopped or f"{type(exc).__name__}: {exc}"
+        exit_code, code = pytest.ExitCode.INTERNAL_ERROR, 1
+    finally:
+        try:
+            results = {nodeid: result.as_dict() for nodeid, result in collector.results.items()}
+            send("end", results=results, failed=session.testsfailed, stopped=stopped, exit_code=int(exit_code))
+        finally:
+            drop_remaining()  # what an interrupted set-up left (exit handlers do not run here)
+            os._exit(code)
+
+
+def _result(data: dict) -> CheckResult:
+    return CheckResult(**{name: value for name, value in data.items() if name in RESULT_FIELDS})
+
+
+def _read(key: selectors.SelectorKey, selector: selectors.BaseSelector, ends: dict[int, dict],
+          progress: dict[int, tuple[int, int]], collector: ResultCollector) -> None:
     """Take in what one child wrote: its events, passed on as they come, and its end."""
     number, buffer = key.data
     chunk = os.read(key.fd, 65536)
@@ -138,8 +167,11 @@ def _read(key: selectors.SelectorKey, selector: selectors.BaseSelector, ends: di
         event = json.loads(line)
         if event["event"] == "end":
             ends[number] = event
+            for nodeid, data in event["results"].items():
+                if nodeid in collector.results:
+                    collector.results[nodeid] = _result(data)
             continue
         progress[number] = (event["done"], event["total"])
-        listener = on_start if event["event"] == "start" else on_result
+        listener = collector.on_start if event["event"] == "start" else collector.on_result
         if listener is not None:
             listener(_result(event["result"]), sum(d for d, _ in progress.values()), sum(t for _, t in progress.values()))

@@ -8,6 +8,20 @@ import signal
 import psutil
 
 
+def descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``pid`` is a descendant of ``ancestor`` (the chain of parents is walked up to it)."""
+    try:
+        for _ in range(64):
+            pid = psutil.Process(pid).ppid()
+            if pid == ancestor:
+                return True
+            if pid <= 1:
+                return False
+    except psutil.Error:
+        pass
+    return False
+
+
 def kill_tree(pid: int) -> None:
     """Kill a process, its process group and every descendant it still has."""
     try:

@@ -11,9 +11,9 @@ import pytest
 
 from ..registry import REPO_ROOT, Stage, load_stages
 from ..results import Run
-from .collector import ResultCollector
+from .collector import Listener, ResultCollector
 from .host import SubjectHost
-from .parallel import Listener, by_folder, run_apart
+from .parallel import StagesApart
 
 
 class _AbortWatcher:
@@ -84,20 +84,16 @@ def run_checks(
     """Run the checks of ``stages`` (and the hidden ones under ``extra``) against ``target``;
     ``on_start`` and ``on_result`` hear of each check as it starts and ends (result, done, total);
     ``options`` are more of the plugin's options (grading's role and sandbox). With ``apart``,
-    each stage folder's checks run in a process of their own, at the same time."""
+    once collected, each stage folder's checks run in a process of their own, at the same time."""
     stages = list(stages) + [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     with subject_host(options, stages) as plugin_options:
-
-        def run_here(group: Sequence[Stage], on_start: Listener | None, on_result: Listener | None) -> Run:
-            collector = ResultCollector(on_result=on_result, on_start=on_start)
-            watcher = _AbortWatcher()
-            args = pytest_args(group, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=plugin_options)
-            buffer = io.StringIO()
-            with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
-                exit_code = pytest.main(args, plugins=[collector, watcher])
-            return Run(collector.ordered(), exit_code, buffer.getvalue(), watcher.reason, tuple(group))
-
-        groups = by_folder(stages)
-        if apart and not verbose and len(groups) > 1:
-            return run_apart(groups, run_here, on_start, on_result)
-        return run_here(stages, on_start, on_result)
+        collector = ResultCollector(on_result=on_result, on_start=on_start)
+        watcher = _AbortWatcher()
+        plugins: list[object] = [collector, watcher]
+        if apart and not verbose:
+            plugins.append(StagesApart(collector))
+        args = pytest_args(stages, target, pattern=pattern, timeout=timeout, verbose=verbose, extra=extra, options=plugin_options)
+        buffer = io.StringIO()
+        with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(buffer):
+            exit_code = pytest.main(args, plugins=plugins)
+        return Run(collector.ordered(), exit_code, buffer.getvalue(), watcher.reason, tuple(stages))

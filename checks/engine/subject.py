@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import psutil
 from sqlalchemy.engine import make_url
 
 from ..db.server import CACHE_DIR
 from ..registry import CHECKS_ROOT, REPO_ROOT
 from ..subject.protocol import Channel, decode, encode, peer_pid
-from .processes import kill_tree
+from .processes import descends_from, kill_tree
 
 IMPORT_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 10.0
@@ -299,12 +298,7 @@ class Subject:
 
     def owns(self, pid: int | None) -> bool:
         """Whether ``pid`` is a process of this subject (never signal anything else)."""
-        if not pid or self._process is None:
-            return False
-        try:
-            return any(parent.pid == self._process.pid for parent in psutil.Process(pid).parents())
-        except psutil.Error:
-            return False
+        return bool(pid) and self._process is not None and descends_from(pid, self._process.pid)
 
     def stack(self, pid: int | None) -> str | None:
         """Where in the target's code ``pid`` is now: ``file:line in function``, innermost first."""
