@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.db import scratch
 from checks.db.server import Server, get_server
 from checks.db.throwaway import ThrowawayDatabase, create_database
 from checks.registry import REPO_ROOT, find_stage
@@ -258,6 +259,9 @@ def make_cache_dir() -> Iterator[Callable[[], Path]]:
 
     yield make
     for path in made:
+        memory = scratch.folder_for(path / "cache" / "pgdata-18")  # its server's tablespace folder
+        if memory is not None:
+            shutil.rmtree(memory, ignore_errors=True)
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -23,7 +23,7 @@ import secrets
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +38,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..registry import REPO_ROOT
+from . import scratch
 
 # Bound once: checks may monkeypatch psycopg2.connect for the code under test, never for the harness.
 pg_connect = psycopg2.connect
@@ -80,6 +81,7 @@ class Server:
     url: URL  # SQLAlchemy URL of the maintenance database, driver postgresql+psycopg2
     embedded: bool
     source: str = EMBEDDED  # where the URL came from (ENVIRONMENT, DOTENV or EMBEDDED)
+    tablespace: str | None = None  # where throwaway databases go (the embedded server's, in memory)
 
     def url_for(self, database: str) -> URL:
         return self.url.set(database=database)
@@ -162,9 +164,11 @@ def advisory_lock(cur):
         cur.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
 
 
-def prepare(server: Server) -> None:
+def prepare(server: Server) -> Server:
     """Check that the role may create databases; as superuser, close the maintenance databases
-    to PUBLIC; on the embedded server, apply the fast settings."""
+    to PUBLIC; on the embedded server, apply the fast settings and give it its tablespace in
+    memory. The server, with the tablespace its throwaway databases go to (see :mod:`.scratch`)."""
+    tablespace = None
     conn = connect_or_explain(server)
     try:
         with conn.cursor() as cur:
@@ -174,6 +178,9 @@ def prepare(server: Server) -> None:
                 _close_to_public(cur, MAINTENANCE_DATABASES)
             if server.embedded:
                 _apply_fast_settings(cur)
+                tablespace = scratch.ensure(cur, PGDATA)
+            else:
+                tablespace = scratch.usable(cur)
     finally:
         conn.close()
     if not (superuser or may_create):
@@ -181,6 +188,7 @@ def prepare(server: Server) -> None:
             f"role {server.url.username!r} may not create databases, which every run needs for its "
             f"throwaway databases; run ALTER ROLE ... CREATEDB or use another role in {server.source}"
         )
+    return replace(server, tablespace=tablespace)
 
 
 def _close_to_public(cur, databases: tuple[str, ...]) -> None:
@@ -259,8 +267,7 @@ def _embedded_server(uri: str) -> Server:
     if (PGDATA / "pg_hba.conf").read_text() != PASSWORD_HBA:
         with embedded_library().PostgresServer._lock:  # one process converts; the others then find it done
             _require_passwords(server)
-    prepare(server)
-    return server
+    return prepare(server)
 
 
 def start_embedded() -> Server:
@@ -364,6 +371,4 @@ def get_server() -> Server:
     raw, source = configured_url()
     if not raw:
         return start_embedded()
-    server = Server(url=parse_database_url(raw, source), embedded=False, source=source)
-    prepare(server)
-    return server
+    return prepare(Server(url=parse_database_url(raw, source), embedded=False, source=source))

@@ -1,11 +1,12 @@
 """Throwaway databases: one per stage of a run, emptied before every check, always dropped afterwards.
 
-A run creates a database of its own for each stage it checks; before each check :meth:`ThrowawayDatabase.reset` ends
-every session still connected to it and drops everything the last check made (10-20 ms,
-where a fresh ``CREATE DATABASE`` costs 100-300 ms of file copying), so checks never see each
-other's data and the user's own databases are never written. Every throwaway database carries
-time limits, so student code that leaves a transaction open or waits on a lock fails its own
-check instead of hanging the run. Dropping uses ``WITH (FORCE)``, which ends leftover backends
+A run creates a database of its own for each stage it checks (on the embedded server, in its
+tablespace in memory: see :mod:`.scratch`); before each check :meth:`ThrowawayDatabase.reset`
+ends every session still connected to it and drops everything the last check made (a few ms,
+less than a fresh ``CREATE DATABASE``), so checks never see each other's data and the user's
+own databases are never written. Every throwaway database carries time limits, so student code
+that leaves a transaction open or waits on a lock fails its own check instead of hanging the
+run. Dropping uses ``WITH (FORCE)``, which ends leftover backends
 first (PostgreSQL 13+).
 
 No throwaway database is open to ``PUBLIC``: only the admin (who creates it) and, when one is
@@ -183,6 +184,8 @@ def create_database(server: Server, *, purpose: str = "db", owner: str | None = 
     create = sql.SQL("CREATE DATABASE {} WITH ALLOW_CONNECTIONS false").format(database)
     if owner:
         create += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
+    if server.tablespace:
+        create += sql.SQL(" TABLESPACE {}").format(sql.Identifier(server.tablespace))
     conn = server.admin_connect()
     try:
         with conn.cursor() as cur:
