@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
-from checks.subject.loader import import_from_stage, stage_imports  # noqa: E402
 from checks.db.notebook import lab_database  # noqa: E402
+from checks.subject.loader import import_from_stage, stage_imports  # noqa: E402
 
 STAGE = ROOT / "solutions" / "02_orm_crud"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import os
 import sys
@@ -10,17 +11,24 @@ import threading
 from collections.abc import Sequence
 
 from .commands import COMMANDS
-from .commands.common import EXIT_INTERRUPTED, EXIT_SETUP, UsageError
-from .db.server import SetupError
+from .engine.host import started_early
+from .errors import EXIT_INTERRUPTED, EXIT_SETUP, SetupError, UsageError
+
+# The command modules whose commands check a target (python -m checks, list, hint, watch).
+CHECKING = {"run", "status", "watch"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     module, function = COMMANDS.get(argv[0], ("run", "run_command")) if argv else ("run", "run_command")
     args = argv[1:] if argv and argv[0] in COMMANDS else argv
+    # A command that checks a target starts its subject host first: it imports the libraries
+    # while this process imports its own.
+    early = started_early() if module in CHECKING else contextlib.nullcontext()
     try:
-        command = getattr(importlib.import_module(f".commands.{module}", __package__), function)
-        code = command(args)
+        with early:
+            command = getattr(importlib.import_module(f".commands.{module}", __package__), function)
+            code = command(args)
     except (SetupError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = EXIT_SETUP

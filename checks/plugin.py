@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from .commands.common import resolve_target
-from .db.server import Server, SetupError, get_server
+from .db.server import Server, get_server
 from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine.collector import CHECK, REASON, STAGE, failure_reason
 from .engine.host import SubjectHost
@@ -30,13 +30,13 @@ from .engine.stage_runs import StageRuns
 from .engine.subject import (
     IMPORT_TIMEOUT,
     Copy,
-    Launcher,
     Subject,
     SubjectFailure,
-    plain_launcher,
     sandboxed_launcher,
     socket_folder,
 )
+from .engine.zygote import Launcher, plain_launcher
+from .errors import SetupError
 from .registry import Stage, display_path, load_stages, stage_for_path
 
 # pytest-timeout only guards the checker itself; the check's own limit is enforced on the subject.

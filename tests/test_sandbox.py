@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from checks.db.server import SetupError
 from checks.engine import sandbox
+from checks.errors import SetupError
 from checks.registry import REPO_ROOT
 
 needs_sandbox = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox: {sandbox.available()}")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from checks.commands.common import UsageError
 from checks.commands.run import keyword_expression
+from checks.errors import UsageError
 from checks.registry import Check, find_stage, load_stages
 
 

@@ -1,4 +1,4 @@
-"""What every command shares: usage errors, exit codes, stage selection and set-up checks."""
+"""What every command shares: stage selection and set-up checks."""
 
 from __future__ import annotations
 
@@ -8,15 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..db.server import get_server
+from ..errors import UsageError
 from ..registry import REPO_ROOT, Stage, find_stage, load_stages
 from . import COMMANDS
-
-EXIT_SETUP = 2
-EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """A wrong command line; the message lists what is valid."""
 
 
 def resolve_target(value: str) -> Path:

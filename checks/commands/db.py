@@ -21,7 +21,6 @@ from sqlalchemy.engine import URL
 from ..db import server
 from ..db.server import (
     Server,
-    SetupError,
     advisory_lock,
     connect_or_explain,
     display_url,
@@ -29,6 +28,7 @@ from ..db.server import (
     stored_secret,
 )
 from ..db.throwaway import empty_database
+from ..errors import SetupError
 
 DATABASE = ROLE = "workbook"
 NOT_RUNNING = "the embedded server is not running; start it with `python -m checks db start`"

@@ -12,9 +12,10 @@ from pathlib import Path
 from ..db.server import get_server
 from ..engine import sandbox
 from ..engine.batch import Batch, Submission, find_submissions
+from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import load_stages
 from ..reporting import exports, terminal
-from .common import EXIT_INTERRUPTED, UsageError, select_stages
+from .common import select_stages
 
 
 class Progress:

@@ -12,20 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ..db.server import SetupError
 from ..engine.runner import run_checks, subject_host
+from ..errors import EXIT_INTERRUPTED, EXIT_SETUP, SetupError, UsageError
 from ..registry import Check, load_stages
 from ..reporting import classroom, terminal
 from ..results import Run
 from . import COMMANDS
-from .common import (
-    EXIT_INTERRUPTED,
-    EXIT_SETUP,
-    UsageError,
-    add_target_option,
-    prepare,
-    select,
-)
+from .common import add_target_option, prepare, select
 
 EXPRESSION = re.compile(r"\b(and|or|not)\b|[()]")
 

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from functools import cache
 
+from ..errors import SetupError
 from ..registry import REPO_ROOT
-from .server import SetupError, get_server
+from .server import get_server
 from .throwaway import ThrowawayDatabase, create_database
 
 

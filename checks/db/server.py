@@ -37,6 +37,7 @@ from psycopg2.extensions import encrypt_password
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ..errors import SetupError
 from ..registry import REPO_ROOT
 from . import scratch
 
@@ -68,10 +69,6 @@ ADVISORY_KEY = 0x5B1AB
 ENVIRONMENT, DOTENV, EMBEDDED = "DATABASE_URL", "DATABASE_URL in .env", "embedded"
 # libpq's words when a running server turns the login down.
 LOGIN_REFUSALS = ("authentication failed", "no password supplied", "does not exist", "no pg_hba.conf entry", "permission denied")
-
-
-class SetupError(Exception):
-    """A problem with the database set-up that the user must fix; the message is one line."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from .server import Server, SetupError, libpq_dsn, pg_connect, process_alive
+from ..errors import SetupError
+from .server import Server, libpq_dsn, pg_connect, process_alive
 
 PREFIX = "labtmp_"
 TIME_LIMITS = {

@@ -29,7 +29,8 @@ from pathlib import Path
 import psycopg2
 
 from ..db.roles import StudentRole
-from ..db.server import Server, SetupError
+from ..db.server import Server
+from ..errors import SetupError
 from ..registry import Stage, find_stage
 from ..results import CheckResult
 from .host import SubjectHost

@@ -8,19 +8,21 @@ from a clean environment, like every subject, and holds nothing of the checker's
 
 from __future__ import annotations
 
+import contextlib
 import select
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 
 from ..subject.protocol import Channel
 from .processes import kill_tree
-from .subject import Zygote, subject_env, subject_python
+from .zygote import Zygote, subject_env, subject_python
 
 START_TIMEOUT = 60.0
 
@@ -77,7 +79,7 @@ class SubjectHost:
         return self
 
     def __call__(self, zygote: Zygote, env: dict[str, str], workdir: Path, log: int) -> HostedProcess:
-        """A :data:`~checks.engine.subject.Launcher`: the host forks the zygote."""
+        """A :data:`~checks.engine.zygote.Launcher`: the host forks the zygote."""
         channel = Channel(self._connect())
         try:
             channel.send({
@@ -117,3 +119,24 @@ class SubjectHost:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
 
+
+_early: list[SubjectHost] = []
+
+
+@contextlib.contextmanager
+def started_early() -> Iterator[None]:
+    """Start a subject host now, before the checker's own imports, for the run that follows to
+    take (:func:`take_early`); stop it afterwards if nothing took it."""
+    host = SubjectHost().start()
+    _early.append(host)
+    try:
+        yield
+    finally:
+        if host in _early:
+            _early.remove(host)
+            host.close()
+
+
+def take_early() -> SubjectHost | None:
+    """The host started early, if there is one; the caller closes it."""
+    return _early.pop() if _early else None

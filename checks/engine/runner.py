@@ -12,7 +12,7 @@ import pytest
 from ..registry import REPO_ROOT, Stage, load_stages
 from ..results import Run
 from .collector import Listener, ResultCollector
-from .host import SubjectHost
+from .host import SubjectHost, take_early
 from .parallel import StagesApart
 
 
@@ -55,13 +55,17 @@ def pytest_args(
 
 @contextlib.contextmanager
 def subject_host(options: Sequence[str], stages: Sequence[Stage]) -> Iterator[list[str]]:
-    """``options`` with a subject host started for the run when it imports more than one stage
-    folder, unless the target's code runs in a sandbox or a host is given: it imports the
-    libraries once, while pytest starts. (For one stage, the stage's own process is as quick.)"""
-    if "--sandbox" in options or "--subject-host" in options or len({stage.folder for stage in stages}) < 2:
+    """``options`` with a subject host for the run, unless the target's code runs in a sandbox
+    or a host is given: the one the command started early, else one started now when the run
+    imports more than one stage folder. It imports the libraries once, while pytest starts.
+    (For one stage started now, the stage's own process is as quick.)"""
+    if "--sandbox" in options or "--subject-host" in options:
         yield list(options)
         return
-    host = SubjectHost().start()
+    host = take_early() or (SubjectHost().start() if len({stage.folder for stage in stages}) > 1 else None)
+    if host is None:
+        yield list(options)
+        return
     try:
         yield [*options, "--subject-host", str(host.socket_path)]
     finally:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from ..db.server import SetupError
+from ..errors import SetupError
 
 MiB = 2**20
 GiB = 2**30

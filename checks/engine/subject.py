@@ -17,13 +17,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -31,6 +30,7 @@ from ..db.server import CACHE_DIR
 from ..registry import CHECKS_ROOT, REPO_ROOT
 from ..subject.protocol import Channel, decode, encode, peer_pid
 from .processes import descends_from, kill_tree
+from .zygote import Launcher, Process, Zygote, plain_launcher, subject_env
 
 IMPORT_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 10.0
@@ -39,37 +39,6 @@ CONNECT_TIMEOUT = 10.0
 # instead of after the whole time limit.
 SAMPLE_AFTER = 1.0
 STACK_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
-
-
-@dataclass(frozen=True)
-class Zygote:
-    """What a subject's process is asked to do: import ``modules`` of ``stage_dir`` and answer on ``socket``."""
-
-    socket: Path
-    stage_dir: Path
-    modules: Sequence[str]
-    alembic_dir: Path = REPO_ROOT / "alembic"
-
-    def argv(self) -> list[str]:
-        """A new Python process that becomes this zygote."""
-        return subject_python(
-            "__main__", "--socket", str(self.socket), "--stage-dir", str(self.stage_dir), "--modules", ",".join(self.modules),
-            "--alembic-dir", str(self.alembic_dir),
-        )
-
-
-class Process(Protocol):
-    """What the checker needs of a subject's process (a ``subprocess.Popen`` has it)."""
-
-    pid: int
-
-    def poll(self) -> int | None: ...
-
-    def wait(self, timeout: float | None = None) -> int | None: ...
-
-
-# How a subject's process starts: (zygote, environment, working folder, log file descriptor).
-Launcher = Callable[[Zygote, dict[str, str], Path, int], Process]
 
 
 class SubjectFailure(Exception):
@@ -142,11 +111,6 @@ def _from_wire(data: dict) -> Handle:
     return Handle(int(data["$handle"]), str(data.get("$type", "")))
 
 
-def plain_launcher(zygote: Zygote, env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
-    """Run the subject as a new Python process in a session of its own (no sandbox)."""
-    return subprocess.Popen(zygote.argv(), env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-
-
 def sandboxed_launcher(stage_dir: Path, hide: Sequence[Path], show: Sequence[Path] = (), share_network: bool = True) -> Launcher:
     """Run the subject in a sandbox that shows, of the workbook, only ``checks/subject`` and the
     Alembic environment; of the target, only ``stage_dir`` (a private copy: writable); of the
@@ -172,20 +136,6 @@ def socket_folder(database_url: str) -> Path | None:
     host = make_url(database_url).query.get("host")
     host = host[0] if isinstance(host, tuple) else host
     return Path(host) if host and host.startswith("/") else None
-
-
-def subject_env(home: Path, database_url: str | None = None) -> dict[str, str]:
-    """A clean environment for the subject (and ``DATABASE_URL`` if given): no variable of the
-    checker's is inherited."""
-    env = {"HOME": str(home), "PATH": os.defpath, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
-    return env | ({"DATABASE_URL": database_url} if database_url is not None else {})
-
-
-def subject_python(module: str, *args: str) -> list[str]:
-    """A new, isolated Python process (``python -I``: nothing of the environment) that runs
-    ``main()`` of ``checks.subject.<module>`` with ``args``."""
-    code = f"import sys; sys.path.insert(0, {str(CHECKS_ROOT.parent)!r}); from checks.subject.{module} import main; main()"
-    return [sys.executable, "-I", "-c", code, *args]
 
 
 @dataclass
