@@ -3,6 +3,7 @@ student's own ``workbook`` database stays on disk; after a restart the folder is
 
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,9 @@ from checks.db import scratch
 from checks.db.server import Server
 from checks.db.throwaway import create_database
 
-pytestmark = pytest.mark.skipif(not scratch.SHARED_MEMORY.is_dir(), reason="no /dev/shm on this machine")
+pytestmark = pytest.mark.skipif(
+    scratch.folder_for(Path("pgdata")) is None or not scratch.has_room(), reason="no /dev/shm with room on this machine"
+)
 
 TABLESPACE_OF = (
     "SELECT spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE datname = %s"
@@ -55,7 +58,7 @@ def test_after_a_restart_the_folder_in_memory_is_made_again_and_the_workbook_dat
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_folder_of_someone_else_in_its_place_is_not_used(cache_dir, checks_env, run_cli, tmp_path):
+def test_a_folder_of_someone_else_in_its_place_is_not_used(cache_dir, checks_env, run_cli):
     folder = scratch.folder_for(cache_dir / "pgdata-18")
     folder.mkdir(mode=0o777)  # made first by another user, say: open to all
     folder.chmod(0o777)

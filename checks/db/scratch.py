@@ -7,7 +7,8 @@ DATABASE`` took 220 ms of the server's CPU; in memory it takes about 15 ms.) Whe
 ``/dev/shm`` exists (Linux), the embedded server gets a tablespace there, in a folder of its
 own that only the server's user may enter, and throwaway databases are made in it; the
 user's own databases (``workbook``) stay on disk. After the machine restarts the folder is
-gone: it is made again when the server is next prepared. Any other server whose
+gone: it is made again when the server is next prepared. With less than 1 GB free there (a
+container's small ``/dev/shm``), the databases stay on disk. Any other server whose
 ``lab_scratch`` tablespace the role may create in (an instructor's, on a RAM disk, say) has its
 throwaway databases made there too.
 """
@@ -23,6 +24,9 @@ from psycopg2 import errors, sql
 
 TABLESPACE = "lab_scratch"
 SHARED_MEMORY = Path("/dev/shm")
+# Less free than this (a container's 64 MB /dev/shm, say) and the databases stay on disk: a
+# database is about 8 MB, a class graded with --jobs 8 holds two dozen at once.
+MIN_FREE = 1 << 30
 
 
 def folder_for(pgdata: Path) -> Path | None:
@@ -31,6 +35,12 @@ def folder_for(pgdata: Path) -> Path | None:
         return None
     digest = hashlib.sha256(str(pgdata.resolve()).encode()).hexdigest()[:16]
     return SHARED_MEMORY / f"sql-lab-{os.getuid()}-{digest}"
+
+
+def has_room() -> bool:
+    """Whether ``/dev/shm`` has room for the databases of a run or a class."""
+    room = os.statvfs(SHARED_MEMORY)
+    return room.f_bavail * room.f_frsize >= MIN_FREE
 
 
 def _private_folder(path: Path, owner: int) -> bool:
@@ -52,7 +62,7 @@ def ensure(cur, pgdata: Path) -> str | None:
     """The name of the in-memory tablespace of the embedded server (superuser cursor, autocommit),
     made on first use and its folder made again after a restart; None where there is none."""
     place = folder_for(pgdata)
-    if place is None:
+    if place is None or not has_room():
         return None
     owner = pgdata.stat().st_uid  # the server runs as the owner of its data directory
     cur.execute(
