@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from checks.db import scratch
@@ -241,6 +242,20 @@ def workbook_clone(tmp_path: Path, starter: Path) -> Path:
     subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "wip", "--allow-empty"], check=True)
     return clone
+
+
+@pytest.fixture(scope="session")
+def alive() -> Callable[[str], list[psutil.Process]]:
+    """``alive(tag)``: the processes (not zombies) with ``tag`` in one of their command-line arguments."""
+
+    def find(tag: str) -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["cmdline", "status"]):
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and any(tag in part for part in proc.info["cmdline"] or ()):
+                found.append(proc)
+        return found
+
+    return find
 
 
 @pytest.fixture(scope="session")

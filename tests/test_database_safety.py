@@ -4,7 +4,6 @@ import shutil
 import subprocess
 import sys
 
-import psutil
 import pytest
 from psycopg2 import sql
 
@@ -98,16 +97,12 @@ def test_starter_run_lists_failures_with_hints_and_no_traceback(run_cli, starter
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_unknown_stage_lists_valid_ones(run_cli):
-    hosts = _subject_hosts()
+def test_unknown_stage_lists_valid_ones(run_cli, alive):
+    hosts = {proc.pid for proc in alive("checks.subject.host")}
     proc = run_cli("7")
     _assert_one_clear_line(proc, "unknown stage", "01", "02", "03")
-    assert _subject_hosts() <= hosts  # the host the command started first is stopped with it
-
-
-def _subject_hosts() -> set[int]:
-    """Pids of the subject hosts running now (a checking command starts one before its imports)."""
-    return {p.pid for p in psutil.process_iter(["cmdline"]) if "checks.subject.host" in " ".join(p.info["cmdline"] or ())}
+    # A checking command starts its subject host before its imports; it is stopped with it.
+    assert {proc.pid for proc in alive("checks.subject.host")} <= hosts
 
 
 def test_embedded_server_that_cannot_start_is_one_clear_line(cache_dir, checks_env, run_cli):

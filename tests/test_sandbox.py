@@ -65,16 +65,7 @@ def run(command):
     return run
 
 
-def alive(tag):
-    """Processes (not zombies) whose command line holds ``tag``."""
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        if proc.info["status"] != psutil.STATUS_ZOMBIE and any(tag in part for part in proc.info["cmdline"] or ()):
-            found.append(proc)
-    return found
-
-
-def wait_until_gone(tag):
+def wait_until_gone(alive, tag):
     """Return once no process holding ``tag`` is left (the kernel ends them asynchronously)."""
     deadline = time.monotonic() + 60
     while alive(tag) and time.monotonic() < deadline:
@@ -219,7 +210,7 @@ def test_proc_shows_only_the_sandbox_and_no_host_environment(run, monkeypatch, w
 
 @needs_sandbox
 @pytest.mark.parametrize("end", ["main process exits", "sandbox.kill", "bwrap killed"])
-def test_a_setsid_grandchild_ends_with_the_sandbox(command, end):
+def test_a_setsid_grandchild_ends_with_the_sandbox(command, end, alive):
     tag = f"sandbox-test-{uuid.uuid4()}"
     proc = command(GRANDCHILD, tag, "exit" if end == "main process exits" else "stay").popen(
         stdout=subprocess.PIPE, text=True
@@ -228,7 +219,7 @@ def test_a_setsid_grandchild_ends_with_the_sandbox(command, end):
         assert proc.stdout.readline() == "up\n"  # the grandchild runs
         if end == "main process exits":
             proc.wait()
-            wait_until_gone(tag)  # the namespace's init is gone: the kernel kills what is left
+            wait_until_gone(alive, tag)  # the namespace's init is gone: the kernel kills what is left
         elif end == "sandbox.kill":
             assert alive(tag + "-grandchild")
             sandbox.kill(proc)
@@ -237,14 +228,14 @@ def test_a_setsid_grandchild_ends_with_the_sandbox(command, end):
             assert alive(tag + "-grandchild")
             proc.kill()
             proc.wait()
-            wait_until_gone(tag)
+            wait_until_gone(alive, tag)
     finally:
         sandbox.kill(proc)
         proc.stdout.close()
 
 
 @needs_sandbox
-def test_spawning_200_processes_stops_at_the_limit_and_leaves_nothing(run):
+def test_spawning_200_processes_stops_at_the_limit_and_leaves_nothing(run, alive):
     tag = f"sandbox-test-{uuid.uuid4()}"
     said = run(
         """
@@ -323,7 +314,7 @@ def test_writing_a_200_mb_file_fails(run, work):
 
 
 @needs_sandbox
-def test_the_sandbox_dies_with_the_process_that_started_it(command):
+def test_the_sandbox_dies_with_the_process_that_started_it(command, alive):
     tag = f"sandbox-test-{uuid.uuid4()}"
     cmd = command(GRANDCHILD, tag, "stay")
     starter = subprocess.Popen(
@@ -337,7 +328,7 @@ def test_the_sandbox_dies_with_the_process_that_started_it(command):
         assert alive(tag + "-grandchild")
         starter.send_signal(signal.SIGKILL)
         starter.wait()
-        wait_until_gone(tag)
+        wait_until_gone(alive, tag)
     finally:
         starter.kill()
         starter.wait()
