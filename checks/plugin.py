@@ -19,28 +19,23 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .commands.common import resolve_target
-from .db.server import Server, get_server
+from .db.server import Server, configured_url, get_server
 from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine.collector import CHECK, REASON, STAGE, failure_reason
-from .engine.host import SubjectHost
+from .engine.host import Contained, SubjectHost
 from .engine.relay import SocketRelay
 from .engine.stage_runs import StageRuns
-from .engine.subject import (
-    IMPORT_TIMEOUT,
-    Copy,
-    Subject,
-    SubjectFailure,
-    sandboxed_launcher,
-    socket_folder,
-)
+from .engine.subject import IMPORT_TIMEOUT, Copy, Subject, SubjectFailure, socket_folder
 from .engine.zygote import Launcher, plain_launcher
 from .errors import SetupError
 from .registry import Stage, display_path, load_stages, stage_for_path
 
 # pytest-timeout only guards the checker itself; the check's own limit is enforced on the subject.
 BACKSTOP = 30.0
+SANDBOX_HOST = pytest.StashKey[SubjectHost]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,8 +45,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--check-timeout", type=float, default=None, help="seconds each check may take (default: the registry's value per check)")
     group.addoption("--subject-role", default=None, help="the database role the target's code logs in as (password in $LAB_SUBJECT_PASSWORD); the run's database is made for it")
     group.addoption("--sandbox", action="store_true", help="run the target's code in a bubblewrap sandbox")
-    group.addoption("--subject-host", default=None, metavar="SOCKET", help="a running subject host to start stages from (without --sandbox)")
+    group.addoption("--subject-host", default=None, metavar="SOCKET", help="a running subject host to start stages from (ignored with --sandbox)")
     group.addoption("--sandbox-hide", action="append", default=[], metavar="PATH", help="a folder the sandbox must not show (repeatable)")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With --sandbox: start the target's sandbox now, a subject host that imports the libraries
+    while the checks are collected. (Before any process of a run's stages is forked: they all
+    start their subjects from it.)"""
+    config = session.config
+    target = resolve_target(config.getoption("target"))
+    if not config.getoption("sandbox") or not target.is_dir():
+        return
+    raw, _ = configured_url()
+    try:
+        over_tcp = bool(raw) and socket_folder(raw) is None  # else a unix socket, reached through a relay
+    except ArgumentError:  # an unreadable URL: the server fixture says so
+        over_tcp = False
+    hide = [Path(path) for path in config.getoption("sandbox_hide")]
+    try:
+        config.stash[SANDBOX_HOST] = SubjectHost(contained=Contained(target, hide, share_network=over_tcp)).start()
+    except SetupError as exc:
+        pytest.exit(str(exc), returncode=2)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    host = config.stash.get(SANDBOX_HOST, None)
+    if host is not None:
+        host.close()
 
 
 def stages_of(config: pytest.Config) -> tuple[Stage, ...]:
@@ -120,10 +141,17 @@ def lab_server() -> Server:
 
 
 @pytest.fixture(scope="session")
-def exchange() -> Iterator[Path]:
-    """A folder of the checker's that the target's code may see (read-only, even in a sandbox):
-    for sockets the checks open to it, such as the database relay."""
-    folder = Path(tempfile.mkdtemp(prefix="labexchange-"))
+def sandbox_host(request: pytest.FixtureRequest) -> SubjectHost | None:
+    """With --sandbox: the target's sandboxed subject host (started with the session)."""
+    return request.config.stash.get(SANDBOX_HOST, None)
+
+
+@pytest.fixture(scope="session")
+def exchange(sandbox_host: SubjectHost | None) -> Iterator[Path]:
+    """A folder of the checker's that the target's code may see (read-only, even in a sandbox:
+    it lies in the sandboxed host's folder): for sockets the checks open to it, such as the
+    database relay."""
+    folder = Path(tempfile.mkdtemp(prefix="labexchange-", dir=sandbox_host.folder if sandbox_host else None))
     folder.chmod(0o711)  # reachable by a sandbox's user, listable by nobody
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
@@ -157,17 +185,16 @@ def subject_url(request: pytest.FixtureRequest, relay: SocketRelay | None) -> Ca
 
 
 @pytest.fixture(scope="session")
-def launcher(request: pytest.FixtureRequest, relay: SocketRelay | None, exchange: Path) -> Iterator[Callable[[Path], Launcher]]:
-    """How a subject for a stage folder is started: in a sandbox (--sandbox), which has a network
-    only when the database is reached over TCP; else forked by a subject host (--subject-host),
-    or as a Python process of its own."""
+def launcher(request: pytest.FixtureRequest, sandbox_host: SubjectHost | None) -> Callable[[Path], Launcher]:
+    """How a subject for a stage folder is started: forked by the sandboxed host (--sandbox) or
+    by a subject host (--subject-host), else as a Python process of its own."""
     if request.config.getoption("sandbox"):
-        hide = [Path(path) for path in request.config.getoption("sandbox_hide")]
-        yield lambda stage_dir: sandboxed_launcher(stage_dir, hide, [exchange], share_network=relay is None)
-        return
+        if sandbox_host is None:
+            pytest.exit("--sandbox: the sandbox did not start", returncode=2)
+        return lambda stage_dir: sandbox_host
     given = request.config.getoption("subject_host")
     host = SubjectHost(Path(given)) if given else None
-    yield lambda stage_dir: host or plain_launcher
+    return lambda stage_dir: host or plain_launcher
 
 
 @pytest.fixture
@@ -194,13 +221,17 @@ def stage_runs(
     target: Path,
     subject_url: Callable[[ThrowawayDatabase], str],
     launcher: Callable[[Path], Launcher],
+    sandbox_host: SubjectHost | None,
 ) -> Iterator[StageRuns]:
     """A database and a subject for every stage folder the run's checks grade, all started at
     once before the first check (a stage found later starts when first needed)."""
     import_timeout = request.config.getoption("check_timeout") or IMPORT_TIMEOUT
 
     def make_subject(stage_dir: Path, stage: Stage, url: str) -> Subject:
-        return Subject(stage_dir, url, stage.modules, launcher(stage_dir), import_timeout, display=display_path(stage_dir))
+        return Subject(
+            stage_dir, url, stage.modules, launcher(stage_dir), import_timeout, display=display_path(stage_dir),
+            workroot=sandbox_host.folder if sandbox_host else None,
+        )
 
     runs = StageRuns(lab_server, request.config.getoption("subject_role"), subject_url, make_subject)
     wanted = [(target / item.stash[STAGE].folder, item.stash[STAGE]) for item in request.session.items if STAGE in item.stash]

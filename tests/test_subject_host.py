@@ -1,12 +1,20 @@
-"""The subject host and its zygotes end with the checker that started them, even when it is killed."""
+"""The subject host and its zygotes end with the checker that started them, even when it is
+killed; in a sandbox, the host answers the checker alone."""
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
+import pytest
 
+from checks.engine import sandbox
+from checks.engine.host import Contained, SubjectHost
+from checks.engine.subject import Subject
 from checks.registry import REPO_ROOT
 
 CHECKER = """
@@ -57,3 +65,66 @@ def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_p
         for pid in pids.values():
             if _alive(pid):
                 psutil.Process(pid).kill()
+
+
+ASK_THE_HOST = """
+import json, os, socket, time
+
+
+def _request():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.environ["HOME"])), "host.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(5)
+    sock.connect(path)
+    wanted = {"socket": "/nowhere", "stage_dir": ".", "modules": [], "alembic_dir": "", "env": {}, "cwd": "/"}
+    try:
+        socket.send_fds(sock, [b"L"], [1])
+        sock.sendall(json.dumps(wanted).encode() + b"\\n")
+        answer = sock.recv(200)
+    except OSError as exc:  # closed on it
+        return f"no answer ({type(exc).__name__})"
+    return f"answered: {answer.decode()}" if answer else "no answer"
+
+
+def ask(orphan):
+    if not orphan:
+        return _request()
+    read, write = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:  # its parent is gone: the sandbox's init adopts it, out of the host's family
+            time.sleep(0.3)
+            os.write(write, _request().encode())
+        os._exit(0)
+    os.close(write)
+    return os.read(read, 200).decode()
+"""
+
+
+@pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox: {sandbox.available()}")
+def test_a_sandboxed_host_answers_only_the_checker(database):
+    """The target's code sees the host's socket; neither a copy nor an orphan it left behind
+    gets a zygote of its own from it, while the checker does."""
+    labs = Path(tempfile.mkdtemp(prefix="hosttest-"))
+    labs.chmod(0o755)  # as root, the sandbox's user must reach it
+    stage = labs / "01_psycopg2"
+    stage.mkdir()
+    (stage / "posts.py").write_text(ASK_THE_HOST)
+    host = SubjectHost(contained=Contained(labs)).start()
+    try:
+        subject = Subject(stage, database.url, ["posts"], host, workroot=host.folder).start()
+        assert not subject.failure, subject.failure
+        (host.folder / "host.sock").chmod(0o777)  # as root the sandbox's user could not even connect: let it
+        copy = subject.fork(30)
+        try:
+            assert copy.call("posts:ask", False).startswith("no answer")
+            assert copy.call("posts:ask", True).startswith("no answer")
+        finally:
+            copy.close()
+        subject.close()
+        again = Subject(stage, database.url, ["posts"], host, workroot=host.folder).start()
+        assert not again.failure, again.failure
+        again.close()
+    finally:
+        host.close()
+        shutil.rmtree(labs)

@@ -1,26 +1,30 @@
 """The checker's side of the subject host: start it once, have it fork each stage's zygote.
 
-Without a sandbox, a subject need not be a new Python process: the host
-(:mod:`checks.subject.host`) has imported the libraries once and forks a zygote per stage, so
-a run of three stages (or a class of submissions) pays for those imports once. The host starts
-from a clean environment, like every subject, and holds nothing of the checker's.
+A subject need not be a new Python process: the host (:mod:`checks.subject.host`) has imported
+the libraries once and forks a zygote per stage, so a run of three stages (or, without a
+sandbox, a class of submissions) pays for those imports once. In a sandbox (``Contained``) the
+host serves one target's stages. The host starts from a clean environment, like every subject,
+and holds nothing of the checker's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from ..subject.protocol import Channel
+from ..registry import CHECKS_ROOT, REPO_ROOT
+from ..subject.protocol import Channel, peer_pid
 from .processes import kill_tree
 from .zygote import Zygote, subject_env, subject_python
 
@@ -48,23 +52,63 @@ class HostedProcess:
         return None  # the host reaps it: its exit code is not known here
 
 
-class SubjectHost:
-    """The host process of a run or a batch; a launcher for :class:`~checks.engine.subject.Subject`."""
+@dataclass(frozen=True)
+class Contained:
+    """A host in a sandbox: it sees ``target`` (writable) and, of the workbook, only
+    ``checks/subject`` and the Alembic environment; nothing of ``hide``, the workbook or the
+    server's files. A network only when the database is reached over TCP."""
 
-    def __init__(self, socket_path: Path | None = None) -> None:
+    target: Path
+    hide: Sequence[Path] = ()
+    share_network: bool = False
+
+
+class SubjectHost:
+    """The host process of a run or a batch; a launcher for :class:`~checks.engine.subject.Subject`.
+
+    A host started here has a folder of its own (``folder``): its socket, and in a sandbox the
+    subjects' folders and the database relay's, which the sandbox shows read-only."""
+
+    def __init__(self, socket_path: Path | None = None, contained: Contained | None = None) -> None:
         self.socket_path = socket_path
+        self.contained = contained
+        self.folder = socket_path.parent if socket_path else None
         self._process: subprocess.Popen | None = None
-        self._folder: Path | None = None
+        self._user: tuple[int, int] | None = None  # the sandbox's host uid and gid, when the grader is root
 
     def start(self) -> SubjectHost:
         """Start the host; it imports the libraries while the caller goes on."""
-        self._folder = Path(tempfile.mkdtemp(prefix="labhost-"))
-        self.socket_path = self._folder / "host.sock"
-        self._process = subprocess.Popen(
-            subject_python("host", "--socket", str(self.socket_path)), env=subject_env(self._folder), cwd=self._folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True,
-        )
+        self.folder = Path(tempfile.mkdtemp(prefix="labhost-"))
+        self.socket_path = self.folder / "host.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(self.socket_path))
+            argv = subject_python("host", "--fd", str(listener.fileno()))
+            options = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL, "start_new_session": True, "pass_fds": (listener.fileno(),)}
+            if self.contained is None:
+                self._process = subprocess.Popen(argv, env=subject_env(self.folder), cwd=self.folder, **options)
+            else:
+                self._process = self._sandboxed(argv, options)
+        finally:
+            listener.close()
         return self
+
+    def _sandboxed(self, argv: list[str], options: dict) -> subprocess.Popen:
+        from ..db.server import (
+            CACHE_DIR,  # (not at the top: the CLI imports this module before anything heavy)
+        )
+        from . import sandbox
+
+        self.folder.chmod(0o711)  # the sandbox's user must reach the sockets inside; nobody may list it
+        contained = self.contained
+        command = sandbox.wrap(
+            [*argv, "--outside-only"], env=subject_env(self.folder),
+            read_only=[CHECKS_ROOT / "__init__.py", CHECKS_ROOT / "subject", REPO_ROOT / "alembic", self.folder],
+            writable={contained.target: contained.target}, hide=[REPO_ROOT, CACHE_DIR, *contained.hide], cwd=contained.target,
+            share_network=contained.share_network,
+        )
+        self._user = command.user
+        return command.popen(**options)
 
     def ready(self) -> SubjectHost:
         """Wait until the host has imported the libraries and listens (once; a no-op for a host
@@ -79,19 +123,28 @@ class SubjectHost:
         return self
 
     def __call__(self, zygote: Zygote, env: dict[str, str], workdir: Path, log: int) -> HostedProcess:
-        """A :data:`~checks.engine.zygote.Launcher`: the host forks the zygote."""
-        channel = Channel(self._connect())
+        """A :data:`~checks.engine.zygote.Launcher`: the host forks the zygote (in a sandbox, it
+        works in the stage's folder, the target's copy)."""
+        cwd = zygote.stage_dir if self.contained else workdir
+        if self.contained:
+            workdir.chmod(0o711)
+            if self._user:
+                os.chown(zygote.socket, *self._user)
+        sock = self._connect()
+        channel = Channel(sock)
         try:
+            host = peer_pid(sock)
+            socket.send_fds(sock, [b"L"], [log])
             channel.send({
                 "socket": str(zygote.socket), "stage_dir": str(zygote.stage_dir), "modules": list(zygote.modules),
-                "alembic_dir": str(zygote.alembic_dir), "env": env, "cwd": str(workdir), "log": str(workdir / "subject.log"),
+                "alembic_dir": str(zygote.alembic_dir), "env": env, "cwd": str(cwd),
             })
             answer = channel.receive()
         finally:
             channel.close()
         if not answer or not isinstance(answer.get("pid"), int):
             raise OSError("the subject host did not start the stage")
-        return HostedProcess(answer["pid"])
+        return HostedProcess(_seen_from_here(host, answer["pid"]))
 
     def _connect(self) -> socket.socket:
         """A connection to the host, waiting for it to listen (it may still be importing)."""
@@ -115,9 +168,25 @@ class SubjectHost:
             kill_tree(self._process.pid)
             self._process.wait()
             self._process = None
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def _seen_from_here(host: int | None, pid: int) -> int:
+    """The pid, in this process's PID namespace, of the host's child that the host calls ``pid``
+    (a sandboxed host has a namespace of its own); ``pid`` itself where that cannot be read."""
+    if not host:
+        return pid
+    try:
+        for child in psutil.Process(host).children():
+            with open(f"/proc/{child.pid}/status", encoding="ascii") as status:
+                line = next((row for row in status if row.startswith("NSpid:")), "")
+            if line.split()[-1:] == [str(pid)]:
+                return child.pid
+    except (psutil.Error, OSError):
+        return pid
+    raise OSError("the subject host's new zygote is gone")
 
 
 _early: list[SubjectHost] = []

@@ -26,8 +26,6 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from ..db.server import CACHE_DIR
-from ..registry import CHECKS_ROOT, REPO_ROOT
 from ..subject.protocol import Channel, decode, encode, peer_pid
 from .processes import descends_from, kill_tree
 from .zygote import Launcher, Process, Zygote, plain_launcher, subject_env
@@ -111,26 +109,6 @@ def _from_wire(data: dict) -> Handle:
     return Handle(int(data["$handle"]), str(data.get("$type", "")))
 
 
-def sandboxed_launcher(stage_dir: Path, hide: Sequence[Path], show: Sequence[Path] = (), share_network: bool = True) -> Launcher:
-    """Run the subject in a sandbox that shows, of the workbook, only ``checks/subject`` and the
-    Alembic environment; of the target, only ``stage_dir`` (a private copy: writable); of the
-    checker, the subject's socket folder and ``show``; nothing of ``hide`` or the server's files."""
-    from . import sandbox
-
-    def launch(zygote: Zygote, env: dict[str, str], workdir: Path, log: int) -> subprocess.Popen:
-        workdir.chmod(0o711)  # the sandbox's user must reach the socket; nobody may list the folder
-        read_only = [CHECKS_ROOT / "__init__.py", CHECKS_ROOT / "subject", REPO_ROOT / "alembic", workdir, *show]
-        command = sandbox.wrap(
-            zygote.argv(), env=env, read_only=read_only, writable={stage_dir: stage_dir}, hide=[REPO_ROOT, CACHE_DIR, *hide],
-            cwd=stage_dir, share_network=share_network,
-        )
-        if command.user:
-            os.chown(workdir / "checker.sock", *command.user)
-        return command.popen(stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-
-    return launch
-
-
 def socket_folder(database_url: str) -> Path | None:
     """The folder of a unix-socket ``host`` in a database URL (the embedded server's), if any."""
     host = make_url(database_url).query.get("host")
@@ -148,6 +126,7 @@ class Subject:
     launcher: Launcher = plain_launcher
     import_timeout: float = IMPORT_TIMEOUT
     display: str = ""  # the stage folder as the student knows it, to prefix locations with
+    workroot: Path | None = None  # where the subject's folder is made (a sandboxed host's folder); default: the temp folder
     failure: str = ""  # why no check can run (the import hung or the process died)
     tables_after_import: frozenset[str] = frozenset()  # what importing the stage created (say, create_all at import)
     stuck_spots: set[str] = field(default_factory=set)  # functions an earlier check hung in: ``file in function``
@@ -168,7 +147,7 @@ class Subject:
 
     def launch(self) -> Subject:
         """Start the subject's process; it imports the stage while the caller goes on."""
-        self._workdir = Path(tempfile.mkdtemp(prefix="labsubject-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix="labsubject-", dir=self.workroot))
         (self._workdir / "home").mkdir()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self._workdir / "checker.sock"))

@@ -1,12 +1,16 @@
-"""``python -m checks.subject.host --socket PATH``: the libraries imported once, a zygote forked per stage.
+"""``python -m checks.subject.host --fd N``: the libraries imported once, a zygote forked per stage.
 
 Importing SQLAlchemy, FastAPI and Alembic costs a new Python process over half a second. The
 host imports them (and nothing of any target) once; for each stage a checker asks it to start,
-it forks a child that takes the environment and log it is given and becomes that stage's zygote
-(:func:`checks.subject.__main__.zygote`). Used by a run of several stages and by a class, when the
-target's code runs without a sandbox (a sandbox needs a process of its own from the start). The
-host answers no process of its own family (a target's code cannot ask it for more) and ends when
-the process that started it does.
+it forks a child that takes the environment, working folder and log it is given and becomes
+that stage's zygote (:func:`checks.subject.__main__.zygote`). Used by a run of several stages and
+by a class; in a sandbox, one host serves the stages of one target.
+
+The checker binds the host's unix socket and passes it as file descriptor ``N``; the host
+listens on it. Each request comes with the zygote's log as a file descriptor (the host needs
+no writable folder). The host answers no process of its own family (a target's code cannot ask
+it for more); with ``--outside-only`` (in a sandbox), only processes outside its PID namespace,
+that is, the checker. It ends when the process that started it does.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def _family(pid: int) -> bool:
     return False
 
 
-def spawn(request: dict, inherited: list[socket.socket]) -> int:
+def spawn(request: dict, log: int, inherited: list[socket.socket]) -> int:
     """Fork a zygote for one stage: its own session, environment, working folder and log (and
     none of the host's sockets)."""
     pid = os.fork()
@@ -74,9 +78,9 @@ def spawn(request: dict, inherited: list[socket.socket]) -> int:
         for sock in inherited:
             sock.close()
         os.setsid()
-        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        os.close(log)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.chdir(request["cwd"])
         os.environ.clear()
@@ -88,15 +92,24 @@ def spawn(request: dict, inherited: list[socket.socket]) -> int:
         os._exit(70)
 
 
+def allowed(peer: int | None, outside_only: bool) -> bool:
+    """Whether to answer a peer: never one of this process's family; with ``outside_only``, only
+    one outside this PID namespace (its pid reads as 0 here)."""
+    if outside_only:
+        return peer == 0
+    return not (peer is not None and _family(peer))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m checks.subject.host")
-    parser.add_argument("--socket", required=True)
+    parser.add_argument("--fd", required=True, type=int, help="a bound unix socket to listen on")
+    parser.add_argument("--outside-only", action="store_true", help="answer only processes outside this PID namespace")
     args = parser.parse_args()
     preload()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # zygotes are reaped by the kernel
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(args.socket)
-    listener.listen(16)
+    listener = socket.socket(fileno=args.fd)
+    listener.set_inheritable(False)
+    listener.listen(16)  # here, not in the checker: a client's SO_PEERCRED names the process that listens
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     parent = os.getppid()
@@ -110,14 +123,18 @@ def main() -> None:
             continue
         sock.settimeout(10.0)  # a request comes right after the connection, or never
         channel = Channel(sock)
+        fds: list[int] = []
         try:
-            peer = peer_pid(sock)
-            request = channel.receive()
-            if request is not None and not (peer is not None and _family(peer)):
-                channel.send({"pid": spawn(request, [listener, sock])})
+            if allowed(peer_pid(sock), args.outside_only):
+                _, fds, _, _ = socket.recv_fds(sock, 1, 1)  # the zygote's log
+                request = channel.receive()
+                if request is not None and len(fds) == 1:
+                    channel.send({"pid": spawn(request, fds[0], [listener, sock])})
         except (OSError, ValueError, KeyError, TypeError):
             pass
         finally:
+            for fd in fds:
+                os.close(fd)
             channel.close()
 
 
