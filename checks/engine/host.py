@@ -32,10 +32,13 @@ START_TIMEOUT = 60.0
 
 
 class HostedProcess:
-    """A zygote the host forked: not the checker's child, so watched through its pid."""
+    """A zygote the host forked: not the checker's child, so watched through its pid (``pid``
+    here, ``number`` in the host's PID namespace); the host knows its exit code."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, number: int, host: SubjectHost) -> None:
         self.pid = pid
+        self.number = number
+        self.host = host
 
     def poll(self) -> int | None:
         try:
@@ -49,7 +52,13 @@ class HostedProcess:
             if deadline is not None and time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired("zygote", timeout)
             time.sleep(0.01)
-        return None  # the host reaps it: its exit code is not known here
+        for _ in range(20):  # the host notes it as it reaps it, a moment after it ends
+            with contextlib.suppress(OSError):
+                code = self.host.exit_code(self.number)
+                if code is not None:
+                    return code
+            time.sleep(0.01)
+        return None
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,19 @@ class SubjectHost:
             channel.close()
         if not answer or not isinstance(answer.get("pid"), int):
             raise OSError("the subject host did not start the stage")
-        return HostedProcess(_seen_from_here(host, answer["pid"]))
+        return HostedProcess(_seen_from_here(host, answer["pid"]), answer["pid"], self)
+
+    def exit_code(self, number: int) -> int | None:
+        """The exit code of the host's zygote ``number`` (a pid in the host's namespace), if it ended."""
+        channel = Channel(self._connect())
+        try:
+            channel.sock.sendall(b"?")
+            channel.send({"ended": number})
+            answer = channel.receive()
+        finally:
+            channel.close()
+        code = (answer or {}).get("exit_code")
+        return code if isinstance(code, int) else None
 
     def _connect(self) -> socket.socket:
         """A connection to the host, waiting for it to listen (it may still be importing)."""

@@ -8,7 +8,7 @@ by a class; in a sandbox, one host serves the stages of one target.
 
 The checker binds the host's unix socket and passes it as file descriptor ``N``; the host
 listens on it. Each request comes with the zygote's log as a file descriptor (the host needs
-no writable folder). The host answers no process of its own family (a target's code cannot ask
+no writable folder); a checker may also ask for the exit code of a zygote that ended. The host answers no process of its own family (a target's code cannot ask
 it for more); with ``--outside-only`` (in a sandbox), only processes outside its PID namespace,
 that is, the checker. It ends when the process that started it does.
 """
@@ -92,6 +92,23 @@ def spawn(request: dict, log: int, inherited: list[socket.socket]) -> int:
         os._exit(70)
 
 
+ENDED: dict[int, int] = {}  # exit codes of the zygotes that ended, by pid (the latest ones)
+
+
+def reap(signum: int, frame: object) -> None:
+    """SIGCHLD: note the exit codes of the zygotes that ended (a checker asks for them)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        ENDED[pid] = os.waitstatus_to_exitcode(status)
+        if len(ENDED) > 1000:
+            del ENDED[next(iter(ENDED))]
+
+
 def allowed(peer: int | None, outside_only: bool) -> bool:
     """Whether to answer a peer: never one of this process's family; with ``outside_only``, only
     one outside this PID namespace (its pid reads as 0 here)."""
@@ -106,7 +123,7 @@ def main() -> None:
     parser.add_argument("--outside-only", action="store_true", help="answer only processes outside this PID namespace")
     args = parser.parse_args()
     preload()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # zygotes are reaped by the kernel
+    signal.signal(signal.SIGCHLD, reap)
     listener = socket.socket(fileno=args.fd)
     listener.set_inheritable(False)
     listener.listen(16)  # here, not in the checker: a client's SO_PEERCRED names the process that listens
@@ -126,9 +143,11 @@ def main() -> None:
         fds: list[int] = []
         try:
             if allowed(peer_pid(sock), args.outside_only):
-                _, fds, _, _ = socket.recv_fds(sock, 1, 1)  # the zygote's log
+                _, fds, _, _ = socket.recv_fds(sock, 1, 1)  # a new zygote's log
                 request = channel.receive()
-                if request is not None and len(fds) == 1:
+                if request is not None and "ended" in request:
+                    channel.send({"exit_code": ENDED.get(int(request["ended"]))})
+                elif request is not None and len(fds) == 1:
                     channel.send({"pid": spawn(request, fds[0], [listener, sock])})
         except (OSError, ValueError, KeyError, TypeError):
             pass
