@@ -70,6 +70,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the sandbox (in the process that started it, after every stage's process ended)."""
     host = config.stash.get(SANDBOX_HOST, None)
     if host is not None:
         host.close()

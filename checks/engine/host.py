@@ -29,18 +29,22 @@ from .processes import kill_tree
 from .zygote import Zygote, subject_env, subject_python
 
 START_TIMEOUT = 60.0
+ASK_EXIT_CODE = 3.0  # seconds a zygote that ended may wait to be reaped by a busy host
 
 
 class HostedProcess:
     """A zygote the host forked: not the checker's child, so watched through its pid (``pid``
-    here, ``number`` in the host's PID namespace); the host knows its exit code."""
+    here, None if it ended before it was seen; ``number`` in the host's PID namespace); the
+    host knows its exit code."""
 
-    def __init__(self, pid: int, number: int, host: SubjectHost) -> None:
+    def __init__(self, pid: int | None, number: int, host: SubjectHost) -> None:
         self.pid = pid
         self.number = number
         self.host = host
 
     def poll(self) -> int | None:
+        if self.pid is None:
+            return -1
         try:
             return None if psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE else -1
         except psutil.NoSuchProcess:
@@ -52,11 +56,14 @@ class HostedProcess:
             if deadline is not None and time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired("zygote", timeout)
             time.sleep(0.01)
-        for _ in range(20):  # the host notes it as it reaps it, a moment after it ends
-            with contextlib.suppress(OSError):
+        asked_until = time.monotonic() + ASK_EXIT_CODE  # the host notes it as it reaps it, a moment after it ends
+        while time.monotonic() < asked_until:
+            try:
                 code = self.host.exit_code(self.number)
-                if code is not None:
-                    return code
+            except OSError:  # the host is gone too
+                return None
+            if code is not None:
+                return code
             time.sleep(0.01)
         return None
 
@@ -81,7 +88,7 @@ class SubjectHost:
     def __init__(self, socket_path: Path | None = None, contained: Contained | None = None) -> None:
         self.socket_path = socket_path
         self.contained = contained
-        self.folder = socket_path.parent if socket_path else None
+        self.folder: Path | None = None  # made by ``start``
         self._process: subprocess.Popen | None = None
         self._user: tuple[int, int] | None = None  # the sandbox's host uid and gid, when the grader is root
 
@@ -103,9 +110,8 @@ class SubjectHost:
         return self
 
     def _sandboxed(self, argv: list[str], options: dict) -> subprocess.Popen:
-        from ..db.server import (
-            CACHE_DIR,  # (not at the top: the CLI imports this module before anything heavy)
-        )
+        # Imported here: the CLI imports this module before anything heavy.
+        from ..db.server import CACHE_DIR
         from . import sandbox
 
         self.folder.chmod(0o711)  # the sandbox's user must reach the sockets inside; nobody may list it
@@ -194,20 +200,20 @@ class SubjectHost:
             self.folder = None
 
 
-def _seen_from_here(host: int | None, pid: int) -> int:
+def _seen_from_here(host: int | None, pid: int) -> int | None:
     """The pid, in this process's PID namespace, of the host's child that the host calls ``pid``
-    (a sandboxed host has a namespace of its own); ``pid`` itself where that cannot be read."""
-    if not host:
-        return pid
+    (a sandboxed host has a namespace of its own); None when that child has already ended."""
     try:
+        if not host or os.readlink(f"/proc/{host}/ns/pid") == os.readlink("/proc/self/ns/pid"):
+            return pid
         for child in psutil.Process(host).children():
             with open(f"/proc/{child.pid}/status", encoding="ascii") as status:
                 line = next((row for row in status if row.startswith("NSpid:")), "")
             if line.split()[-1:] == [str(pid)]:
                 return child.pid
     except (psutil.Error, OSError):
-        return pid
-    raise OSError("the subject host's new zygote is gone")
+        pass
+    return None
 
 
 _early: list[SubjectHost] = []

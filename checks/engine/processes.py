@@ -8,8 +8,10 @@ import signal
 import psutil
 
 
-def descends_from(pid: int, ancestor: int) -> bool:
+def descends_from(pid: int, ancestor: int | None) -> bool:
     """Whether ``pid`` is a descendant of ``ancestor`` (the chain of parents is walked up to it)."""
+    if ancestor is None:
+        return False
     try:
         for _ in range(64):
             pid = psutil.Process(pid).ppid()
@@ -22,8 +24,10 @@ def descends_from(pid: int, ancestor: int) -> bool:
     return False
 
 
-def kill_tree(pid: int) -> None:
-    """Kill a process, its process group and every descendant it still has."""
+def kill_tree(pid: int | None) -> None:
+    """Kill a process, its process group and every descendant it still has (None: nothing)."""
+    if pid is None or pid <= 0:
+        return
     try:
         family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     except psutil.Error:

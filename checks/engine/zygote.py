@@ -35,7 +35,7 @@ class Zygote:
 class Process(Protocol):
     """What the checker needs of a subject's process (a ``subprocess.Popen`` has it)."""
 
-    pid: int
+    pid: int | None  # None: it ended before the checker could see it
 
     def poll(self) -> int | None: ...
 
