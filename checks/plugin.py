@@ -11,6 +11,7 @@ themselves (the ``database`` fixture).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -67,6 +68,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.stash[SANDBOX_HOST] = SubjectHost(contained=Contained(target, hide, share_network=over_tcp)).start()
     except SetupError as exc:
         pytest.exit(str(exc), returncode=2)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Wait for the sandbox's host here, once, before a run forks its stages' processes (they
+    would share the pipe on which it says it is ready)."""
+    host = session.config.stash.get(SANDBOX_HOST, None)
+    if host is not None:
+        with contextlib.suppress(OSError):  # then every subject says it could not start
+            host.ready()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

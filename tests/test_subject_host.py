@@ -15,7 +15,7 @@ import pytest
 from checks.engine import sandbox
 from checks.engine.host import Contained, SubjectHost
 from checks.engine.subject import Subject
-from checks.registry import REPO_ROOT
+from checks.registry import REPO_ROOT, load_stages
 
 CHECKER = """
 import json, os, sys
@@ -67,6 +67,47 @@ def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_p
                 psutil.Process(pid).kill()
 
 
+needs_sandbox = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox: {sandbox.available()}")
+
+RUN_APART = """
+import json, sys
+from pathlib import Path
+from checks.engine.runner import run_checks
+from checks.registry import load_stages
+
+run = run_checks(load_stages(), Path(sys.argv[1]), options=["--sandbox"], apart=True)
+print(json.dumps([result.status for result in run.results]))
+"""
+
+
+@pytest.fixture
+def reachable_copy():
+    """``reachable_copy(folder)``: a copy of ``folder`` that the sandbox's user may enter and own
+    (as root, the sandbox gets the folders it may write)."""
+    made = []
+
+    def copy(folder: Path) -> Path:
+        made.append(Path(tempfile.mkdtemp(prefix="hosttest-")))
+        made[-1].chmod(0o755)
+        shutil.copytree(folder, made[-1] / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
+        return made[-1] / folder.name
+
+    yield copy
+    for path in made:
+        shutil.rmtree(path)
+
+
+@needs_sandbox
+def test_stages_side_by_side_start_their_subjects_from_one_sandbox(reachable_copy, checks_env):
+    """A run of every stage at once, each in a process of its own, all from one sandboxed host:
+    the solutions pass every check."""
+    solutions = reachable_copy(REPO_ROOT / "solutions")
+    proc = subprocess.run([sys.executable, "-c", RUN_APART, str(solutions)], cwd=REPO_ROOT, env=checks_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    statuses = json.loads(proc.stdout.splitlines()[-1])
+    assert statuses == ["passed"] * sum(len(stage.checks) for stage in load_stages())
+
+
 ASK_THE_HOST = """
 import json, os, socket, time
 
@@ -101,15 +142,14 @@ def ask(orphan):
 """
 
 
-@pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox: {sandbox.available()}")
-def test_a_sandboxed_host_answers_only_the_checker(database):
+@needs_sandbox
+def test_a_sandboxed_host_answers_only_the_checker(database, reachable_copy, tmp_path):
     """The target's code sees the host's socket; neither a copy nor an orphan it left behind
     gets a zygote of its own from it, while the checker does."""
-    labs = Path(tempfile.mkdtemp(prefix="hosttest-"))
-    labs.chmod(0o755)  # as root, the sandbox's user must reach it
+    (tmp_path / "labs" / "01_psycopg2").mkdir(parents=True)
+    (tmp_path / "labs" / "01_psycopg2" / "posts.py").write_text(ASK_THE_HOST)
+    labs = reachable_copy(tmp_path / "labs")
     stage = labs / "01_psycopg2"
-    stage.mkdir()
-    (stage / "posts.py").write_text(ASK_THE_HOST)
     host = SubjectHost(contained=Contained(labs)).start()
     try:
         subject = Subject(stage, database.url, ["posts"], host, workroot=host.folder).start()
@@ -127,4 +167,3 @@ def test_a_sandboxed_host_answers_only_the_checker(database):
         again.close()
     finally:
         host.close()
-        shutil.rmtree(labs)
