@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from checks.db import scratch
+from checks.db import scratch as scratch_tablespace
 from checks.db.server import Server, get_server
 from checks.db.throwaway import ThrowawayDatabase, create_database
 from checks.registry import REPO_ROOT, find_stage
@@ -258,6 +258,15 @@ def alive() -> Callable[[str], list[psutil.Process]]:
     return find
 
 
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A folder outside /tmp (a sandbox has its own /tmp) that a sandbox's user may enter."""
+    path = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="sandbox-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
 @pytest.fixture(scope="session")
 def make_cache_dir() -> Iterator[Callable[[], Path]]:
     """Makes empty ``SQL_LAB_CACHE_DIR`` folders, for embedded servers of a test's own.
@@ -274,7 +283,7 @@ def make_cache_dir() -> Iterator[Callable[[], Path]]:
 
     yield make
     for path in made:
-        memory = scratch.folder_for(path / "cache" / "pgdata-18")  # its server's tablespace folder
+        memory = scratch_tablespace.folder_for(path / "cache" / "pgdata-18")  # its server's tablespace folder
         if memory is not None:
             shutil.rmtree(memory, ignore_errors=True)
         shutil.rmtree(path, ignore_errors=True)

@@ -2,11 +2,9 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import uuid
@@ -21,15 +19,6 @@ from checks.registry import REPO_ROOT
 
 needs_sandbox = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox: {sandbox.available()}")
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-
-
-@pytest.fixture
-def scratch():
-    """A folder outside /tmp (the sandbox has its own /tmp) that the sandbox user may enter."""
-    path = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="sandbox-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path)
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -80,28 +78,11 @@ print(json.dumps([result.status for result in run.results]))
 """
 
 
-@pytest.fixture
-def reachable_copy():
-    """``reachable_copy(folder)``: a copy of ``folder`` that the sandbox's user may enter and own
-    (as root, the sandbox gets the folders it may write)."""
-    made = []
-
-    def copy(folder: Path) -> Path:
-        made.append(Path(tempfile.mkdtemp(prefix="hosttest-")))
-        made[-1].chmod(0o755)
-        shutil.copytree(folder, made[-1] / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
-        return made[-1] / folder.name
-
-    yield copy
-    for path in made:
-        shutil.rmtree(path)
-
-
 @needs_sandbox
-def test_stages_side_by_side_start_their_subjects_from_one_sandbox(reachable_copy, checks_env):
+def test_stages_side_by_side_start_their_subjects_from_one_sandbox(scratch, checks_env):
     """A run of every stage at once, each in a process of its own, all from one sandboxed host:
-    the solutions pass every check."""
-    solutions = reachable_copy(REPO_ROOT / "solutions")
+    the solutions pass every check (a copy: as root, the sandbox's user gets what it may write)."""
+    solutions = shutil.copytree(REPO_ROOT / "solutions", scratch / "solutions", ignore=shutil.ignore_patterns("__pycache__"))
     proc = subprocess.run([sys.executable, "-c", RUN_APART, str(solutions)], cwd=REPO_ROOT, env=checks_env(), capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     statuses = json.loads(proc.stdout.splitlines()[-1])
@@ -143,13 +124,13 @@ def ask(orphan):
 
 
 @needs_sandbox
-def test_a_sandboxed_host_answers_only_the_checker(database, reachable_copy, tmp_path):
+def test_a_sandboxed_host_answers_only_the_checker(database, scratch):
     """The target's code sees the host's socket; neither a copy nor an orphan it left behind
     gets a zygote of its own from it, while the checker does."""
-    (tmp_path / "labs" / "01_psycopg2").mkdir(parents=True)
-    (tmp_path / "labs" / "01_psycopg2" / "posts.py").write_text(ASK_THE_HOST)
-    labs = reachable_copy(tmp_path / "labs")
+    labs = scratch / "labs"
     stage = labs / "01_psycopg2"
+    stage.mkdir(parents=True)
+    (stage / "posts.py").write_text(ASK_THE_HOST)
     host = SubjectHost(contained=Contained(labs)).start()
     try:
         subject = Subject(stage, database.url, ["posts"], host, workroot=host.folder).start()
