@@ -8,9 +8,10 @@ by a class; in a sandbox, one host serves the stages of one target.
 
 The checker binds the host's unix socket and passes it as file descriptor ``N``; the host
 listens on it. Each request comes with the zygote's log as a file descriptor (the host needs
-no writable folder); a checker may also ask for the exit code of a zygote that ended. The host answers no process of its own family (a target's code cannot ask
-it for more); with ``--outside-only`` (in a sandbox), only processes outside its PID namespace,
-that is, the checker. It ends when the process that started it does.
+no writable folder); a checker may also ask for the exit code of a zygote that ended. The
+host answers no process of its own family (a target's code cannot ask it for more); with
+``--outside-only`` (in a sandbox), only processes outside its PID namespace, that is, the
+checker. It ends when the process that started it does.
 """
 
 from __future__ import annotations
