@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from .commands.common import resolve_target
-from .db.server import Server, configured_url, get_server
+from .db.server import Server, get_server
 from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine.collector import CHECK, REASON, STAGE, failure_reason
 from .engine.host import Contained, SubjectHost
@@ -58,13 +57,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     target = resolve_target(config.getoption("target"))
     if not config.getoption("sandbox") or not target.is_dir():
         return
-    raw, _ = configured_url()
-    try:
-        over_tcp = bool(raw) and socket_folder(raw) is None  # else a unix socket, reached through a relay
-    except ArgumentError:  # an unreadable URL: the server fixture says so
-        over_tcp = False
     hide = [Path(path) for path in config.getoption("sandbox_hide")]
     try:
+        # A network only for a server over TCP: one on a unix socket is reached through the relay.
+        over_tcp = socket_folder(get_server().url.render_as_string(hide_password=False)) is None
         config.stash[SANDBOX_HOST] = SubjectHost(contained=Contained(target, hide, share_network=over_tcp)).start()
     except SetupError as exc:
         pytest.exit(str(exc), returncode=2)
