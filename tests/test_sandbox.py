@@ -356,3 +356,33 @@ def test_as_root_a_folder_the_sandbox_user_cannot_enter_is_named(command, scratc
     (scratch / "private").chmod(0o700)
     with pytest.raises(SetupError, match="cannot enter .*private"):
         command("pass", read_only=[shown])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the sandbox a folder of its own")
+@needs_sandbox
+def test_as_root_a_writable_folder_is_given_back_to_its_owners(command, work):
+    """While the sandbox runs, its user owns the folder it may write; afterwards every path there
+    is its owner's again, and what the sandbox made (a symbolic link to a system file too) the
+    folder's owner's. Nothing is followed out of the folder."""
+    (work / "mine.txt").write_text("mine")
+    (work / "theirs.txt").write_text("theirs")
+    (work / "link").symlink_to("/etc/hostname")  # root's
+    for path, owner in ((work, 1234), (work / "mine.txt", 1234), (work / "theirs.txt", 4321)):
+        os.chown(path, owner, owner)
+    cmd = command("""
+        import os, pathlib
+        pathlib.Path("made").mkdir()
+        pathlib.Path("made", "new.txt").write_text("new")
+        os.symlink("/etc/passwd", "made/to-passwd")
+        print(os.stat(".").st_uid)
+    """)
+    done = subprocess.run(cmd.argv, **cmd.popen_kwargs, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert work.stat().st_uid == cmd.user[0]  # the sandbox's user's, until given back
+    sandbox.give_back(cmd)
+    owners = {path.name: (path.lstat().st_uid, path.lstat().st_gid) for path in [work, *work.rglob("*")]}
+    assert owners == {
+        "work": (1234, 1234), "mine.txt": (1234, 1234), "theirs.txt": (4321, 4321), "link": (0, 0),
+        "made": (1234, 1234), "new.txt": (1234, 1234), "to-passwd": (1234, 1234),
+    }
+    assert (Path("/etc/passwd").stat().st_uid, Path("/etc/hostname").stat().st_uid) == (0, 0)

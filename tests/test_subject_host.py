@@ -2,6 +2,7 @@
 killed; in a sandbox, the host answers the checker alone."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -148,3 +149,20 @@ def test_a_sandboxed_host_answers_only_the_checker(database, scratch):
         again.close()
     finally:
         host.close()
+
+
+@needs_sandbox
+def test_a_sandboxed_hosts_target_is_its_owners_again_once_the_host_stops(scratch):
+    """As root the sandbox's user owns the target while the host runs (it may write there); when
+    the host stops, the target and what is in it belong to whoever owned them before."""
+    labs = scratch / "labs"
+    (labs / "01_psycopg2").mkdir(parents=True)
+    (labs / "01_psycopg2" / "posts.py").write_text("")
+    before = {path: path.stat().st_uid for path in [labs, *labs.rglob("*")]}
+    host = SubjectHost(contained=Contained(labs)).start().ready()
+    try:
+        if os.geteuid() == 0:
+            assert labs.stat().st_uid != 0
+    finally:
+        host.close()
+    assert {path: path.stat().st_uid for path in [labs, *labs.rglob("*")]} == before

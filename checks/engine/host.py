@@ -25,6 +25,7 @@ import psutil
 
 from ..registry import CHECKS_ROOT, REPO_ROOT
 from ..subject.protocol import Channel, peer_pid
+from . import sandbox
 from .processes import kill_tree
 from .zygote import Zygote, subject_env, subject_python
 
@@ -90,7 +91,7 @@ class SubjectHost:
         self.contained = contained
         self.folder: Path | None = None  # made by ``start``
         self._process: subprocess.Popen | None = None
-        self._user: tuple[int, int] | None = None  # the sandbox's host uid and gid, when the grader is root
+        self._sandbox: sandbox.Command | None = None  # how the sandbox was started (its user, when the grader is root)
 
     def start(self) -> SubjectHost:
         """Start the host; it imports the libraries while the caller goes on."""
@@ -112,7 +113,6 @@ class SubjectHost:
     def _sandboxed(self, argv: list[str], options: dict) -> subprocess.Popen:
         # Imported here: the CLI imports this module before anything heavy.
         from ..db.server import CACHE_DIR
-        from . import sandbox
 
         self.folder.chmod(0o711)  # the sandbox's user must reach the sockets inside; nobody may list it
         contained = self.contained
@@ -122,7 +122,7 @@ class SubjectHost:
             writable={contained.target: contained.target}, hide=[REPO_ROOT, CACHE_DIR, *contained.hide], cwd=contained.target,
             share_network=contained.share_network,
         )
-        self._user = command.user
+        self._sandbox = command
         return command.popen(**options)
 
     def ready(self) -> SubjectHost:
@@ -143,8 +143,8 @@ class SubjectHost:
         cwd = zygote.stage_dir if self.contained else workdir
         if self.contained:
             workdir.chmod(0o711)
-            if self._user:
-                os.chown(zygote.socket, *self._user)
+            if self._sandbox and self._sandbox.user:
+                os.chown(zygote.socket, *self._sandbox.user)
         sock = self._connect()
         channel = Channel(sock)
         try:
@@ -195,6 +195,9 @@ class SubjectHost:
             kill_tree(self._process.pid)
             self._process.wait()
             self._process = None
+        if self._sandbox is not None:  # the target is its owners' again
+            sandbox.give_back(self._sandbox)
+            self._sandbox = None
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None

@@ -25,14 +25,16 @@ import pwd
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from ..errors import SetupError
 
+# Who owned each path of a folder (uid, gid), by path: what ``give_back`` restores.
+Owners = dict[str, tuple[int, int]]
 MiB = 2**20
 GiB = 2**30
 # Hidden from every sandbox: people's files (keys, tokens, X authority) and the session sockets
@@ -69,6 +71,7 @@ class Command:
     argv: list[str]
     env: dict[str, str]
     user: tuple[int, int] | None  # host uid and gid bubblewrap runs as, when the grader is root
+    owners: Mapping[Path, Owners] = field(default_factory=dict)  # per writable folder handed to ``user``: who owned what
 
     @property
     def popen_kwargs(self) -> dict[str, object]:
@@ -108,8 +111,9 @@ def wrap(
     locale, ``LC_CTYPE=C.UTF-8`` (Python's locale coercion). Values in ``env`` appear in no
     command line, but local users can read every path named here from the host's process list.
 
-    As root, ``writable`` folders are handed (recursively) to the sandbox user, and every path
-    the sandbox needs must be reachable by it, else :class:`SetupError` names the folder.
+    As root, ``writable`` folders are handed (recursively) to the sandbox user until
+    :func:`give_back`, and every path the sandbox needs must be reachable by it, else
+    :class:`SetupError` names the folder.
     """
     python = [Path(sys.prefix), Path(sys.base_prefix)]
     read_only = list(dict.fromkeys(Path(path).resolve() for path in [*read_only, *python]))
@@ -119,9 +123,8 @@ def wrap(
     hidden = [path for path in hidden if path != Path("/")]
     hidden = [path for path in dict.fromkeys(hidden) if not any(other in path.parents for other in hidden)]
     user = _sandbox_user()
+    owners = {host: _hand_over(host, *user) for host in writable} if user else {}
     if user:
-        for host in writable:
-            _hand_over(host, *user)
         for path in [Path(sys.executable).resolve(), _bwrap(), *read_only, *writable]:
             _check_reachable(path, *user)
     args = [str(_bwrap()), "--unshare-all", "--unshare-user", "--disable-userns"]
@@ -140,7 +143,7 @@ def wrap(
     args += ["--chdir", str(cwd)] if cwd else []
     rlimits = [limits.memory, limits.processes, limits.file_size, limits.open_files, 0]
     args += ["--", sys.executable, "-I", "-S", "-c", _LAUNCHER, *map(str, rlimits), *argv]
-    return Command(args, dict(env), user)
+    return Command(args, dict(env), user, owners)
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -233,9 +236,32 @@ def _check_reachable(path: Path, uid: int, gid: int) -> None:
             )
 
 
-def _hand_over(folder: Path, uid: int, gid: int) -> None:
-    """Make ``folder`` and everything in it belong to ``uid``:``gid``."""
-    os.chown(folder, uid, gid)
+def _tree(folder: Path) -> Iterator[str]:
+    """``folder`` and every path under it (symbolic links not followed)."""
+    yield str(folder)
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
-            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+            yield os.path.join(root, name)
+
+
+def _hand_over(folder: Path, uid: int, gid: int) -> Owners:
+    """Make ``folder`` and everything in it belong to ``uid``:``gid``; who owned each path before."""
+    owners = {}
+    for path in _tree(folder):
+        info = os.lstat(path)
+        owners[path] = (info.st_uid, info.st_gid)
+        os.chown(path, uid, gid, follow_symlinks=False)
+    return owners
+
+
+def give_back(command: Command) -> None:
+    """Once the sandbox has ended: each writable folder handed to its user belongs to its owners
+    again, and what the sandbox made in it to the folder's owner. (A folder gone meanwhile is
+    skipped; nothing is followed through a symbolic link.)"""
+    for folder, owners in command.owners.items():
+        top = owners.get(str(folder))
+        if top is None or not folder.is_dir():
+            continue
+        for path in _tree(folder):
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(path, *owners.get(path, top), follow_symlinks=False)
