@@ -236,21 +236,23 @@ def _check_reachable(path: Path, uid: int, gid: int) -> None:
             )
 
 
-def _tree(folder: Path) -> Iterator[str]:
-    """``folder`` and every path under it (symbolic links not followed)."""
-    yield str(folder)
-    for root, dirs, files in os.walk(folder):
+def _walk(folder: Path) -> Iterator[tuple[str, str, int]]:
+    """(path, name, descriptor of the folder holding it) for everything under ``folder``, walked
+    by descriptor: nothing is reached through a symbolic link, even one put in a folder's place."""
+    for root, dirs, files, fd in os.fwalk(folder):
         for name in dirs + files:
-            yield os.path.join(root, name)
+            yield os.path.join(root, name), name, fd
 
 
 def _hand_over(folder: Path, uid: int, gid: int) -> Owners:
     """Make ``folder`` and everything in it belong to ``uid``:``gid``; who owned each path before."""
-    owners = {}
-    for path in _tree(folder):
-        info = os.lstat(path)
+    info = os.lstat(folder)
+    owners = {str(folder): (info.st_uid, info.st_gid)}
+    os.chown(folder, uid, gid, follow_symlinks=False)
+    for path, name, fd in _walk(folder):
+        info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         owners[path] = (info.st_uid, info.st_gid)
-        os.chown(path, uid, gid, follow_symlinks=False)
+        os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
     return owners
 
 
@@ -262,6 +264,7 @@ def give_back(command: Command) -> None:
         top = owners.get(str(folder))
         if top is None or not folder.is_dir():
             continue
-        for path in _tree(folder):
+        os.chown(folder, *top, follow_symlinks=False)
+        for path, name, fd in _walk(folder):
             with contextlib.suppress(FileNotFoundError):
-                os.chown(path, *owners.get(path, top), follow_symlinks=False)
+                os.chown(name, *owners.get(path, top), dir_fd=fd, follow_symlinks=False)
