@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from sqlalchemy.engine import make_url
 from .commands.common import resolve_target
 from .db.server import Server, get_server
 from .db.throwaway import ThrowawayDatabase, drop_stale
+from .engine import tempdirs
 from .engine.collector import CHECK, REASON, STAGE, failure_reason
 from .engine.host import Contained, SubjectHost
 from .engine.relay import SocketRelay
@@ -50,9 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """With --sandbox: start the target's sandbox now, a subject host that imports the libraries
-    while the checks are collected. (Before any process of a run's stages is forked: they all
-    start their subjects from it.)"""
+    """Remove the temporary folders that killed checkers left. With --sandbox: start the target's
+    sandbox now, a subject host that imports the libraries while the checks are collected.
+    (Before any process of a run's stages is forked: they all start their subjects from it.)"""
+    tempdirs.remove_stale()
     config = session.config
     target = resolve_target(config.getoption("target"))
     if not config.getoption("sandbox") or not target.is_dir():
@@ -158,7 +159,7 @@ def exchange(sandbox_host: SubjectHost | None) -> Iterator[Path]:
     """A folder of the checker's that the target's code may see (read-only, even in a sandbox:
     it lies in the sandboxed host's folder): for sockets the checks open to it, such as the
     database relay."""
-    folder = Path(tempfile.mkdtemp(prefix="labexchange-", dir=sandbox_host.folder if sandbox_host else None))
+    folder = tempdirs.make("exchange", sandbox_host.folder if sandbox_host else None)
     folder.chmod(0o711)  # reachable by a sandbox's user, listable by nobody
     yield folder
     shutil.rmtree(folder, ignore_errors=True)

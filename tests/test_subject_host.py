@@ -1,5 +1,6 @@
 """The subject host and its zygotes end with the checker that started them, even when it is
-killed; in a sandbox, the host answers the checker alone."""
+killed (the next run removes the folders it left); in a sandbox, the host answers the checker
+alone."""
 
 import json
 import os
@@ -7,11 +8,12 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
-from checks.engine import sandbox
+from checks.engine import sandbox, tempdirs
 from checks.engine.host import Contained, SubjectHost
 from checks.engine.subject import Subject
 from checks.registry import REPO_ROOT, load_stages
@@ -27,6 +29,7 @@ subject = Subject(Path(sys.argv[1]), sys.argv[2], ["posts"], host).start()
 copy = subject.fork(600)
 copy.channel.send({"op": "call", "target": "posts:spin", "args": [], "kwargs": {}})
 print(json.dumps({"host": host._process.pid, "zygote": subject._process.pid, "copy": copy.pid}), flush=True)
+print(json.dumps([str(host.folder), str(subject._workdir)]), flush=True)
 sys.stdin.readline()
 os._exit(0)  # gone without closing anything, as if killed
 """
@@ -40,6 +43,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_path, database):
+    """Its processes end with it; its temporary folders stay, until the next run removes them."""
     stage = tmp_path / "01_psycopg2"
     stage.mkdir()
     (stage / "posts.py").write_text("def spin():\n    while True:\n        pass\n")
@@ -47,6 +51,7 @@ def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_p
         [sys.executable, "-c", CHECKER, str(stage), database.url], cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     pids = json.loads(checker.stdout.readline())
+    folders = [Path(folder) for folder in json.loads(checker.stdout.readline())]
     try:
         copy = psutil.Process(pids["copy"])
         deadline = time.monotonic() + 30
@@ -60,6 +65,9 @@ def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_p
         while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert {name: _alive(pid) for name, pid in pids.items()} == {"host": False, "zygote": False, "copy": False}
+        assert all(folder.is_dir() for folder in folders)
+        tempdirs.remove_stale()  # as the next run does
+        assert not any(folder.exists() for folder in folders)
     finally:
         for pid in pids.values():
             if _alive(pid):
@@ -166,3 +174,19 @@ def test_a_sandboxed_hosts_target_is_its_owners_again_once_the_host_stops(scratc
     finally:
         host.close()
     assert {path: path.stat().st_uid for path in [labs, *labs.rglob("*")]} == before
+
+
+def test_a_run_removes_only_the_folders_of_checkers_that_are_gone(scratch, run_cli, checks_env):
+    """A run removes what killed checkers left in the temp folder, never a running process's
+    folder, another user's, or one that is not the workbook's."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True).stdout.strip()
+    names = [f"labhost-{gone}-x", f"labsubject-{os.getpid()}-x", "labhost-abc-x", "notlab-1-x"]
+    if os.geteuid() == 0:
+        names.append(f"labexchange-{gone}-y")
+    for name in names:
+        (scratch / name / "home").mkdir(parents=True)
+    if os.geteuid() == 0:
+        os.chown(scratch / names[-1], 65534, 65534)
+    run = run_cli("01", "--target", "solutions", "-k", "connect_reads_database_url", env=checks_env(TMPDIR=str(scratch)))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert sorted(path.name for path in scratch.iterdir()) == sorted(names[1:])

@@ -15,7 +15,6 @@ import select
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import psutil
 
 from ..registry import CHECKS_ROOT, REPO_ROOT
 from ..subject.protocol import Channel, peer_pid
-from . import sandbox
+from . import sandbox, tempdirs
 from .processes import kill_tree
 from .zygote import Zygote, subject_env, subject_python
 
@@ -95,7 +94,7 @@ class SubjectHost:
 
     def start(self) -> SubjectHost:
         """Start the host; it imports the libraries while the caller goes on."""
-        self.folder = Path(tempfile.mkdtemp(prefix="labhost-"))
+        self.folder = tempdirs.make("host")
         self.socket_path = self.folder / "host.sock"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

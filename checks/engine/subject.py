@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from ..subject.protocol import Channel, decode, encode, peer_pid
+from . import tempdirs
 from .processes import descends_from, kill_tree
 from .zygote import Launcher, Process, Zygote, plain_launcher, subject_env
 
@@ -147,7 +147,7 @@ class Subject:
 
     def launch(self) -> Subject:
         """Start the subject's process; it imports the stage while the caller goes on."""
-        self._workdir = Path(tempfile.mkdtemp(prefix="labsubject-", dir=self.workroot))
+        self._workdir = tempdirs.make("subject", self.workroot)
         (self._workdir / "home").mkdir()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self._workdir / "checker.sock"))

@@ -1,0 +1,35 @@
+"""The checker's temporary folders (a subject host's, a subject's, a relay's exchange folder).
+
+Each one in the temp folder is named after the process that made it (``lab<kind>-<pid>-…``) and
+removed by that process when it is done. A process killed before that leaves it behind; the next
+run removes the folders of this user's processes that no longer exist (:func:`remove_stale`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import psutil
+
+
+def make(kind: str, inside: Path | None = None) -> Path:
+    """A new folder, private to this user: ``lab<kind>-…`` in ``inside`` (removed with it), else in
+    the temp folder, named after this process."""
+    if inside is not None:
+        return Path(tempfile.mkdtemp(prefix=f"lab{kind}-", dir=inside))
+    return Path(tempfile.mkdtemp(prefix=f"lab{kind}-{os.getpid()}-"))
+
+
+def remove_stale() -> None:
+    """Remove the temp folder's ``lab<kind>-<pid>-…`` folders of this user whose process is gone."""
+    for path in Path(tempfile.gettempdir()).glob("lab*-*-*"):
+        pid = path.name.split("-")[1]
+        try:
+            if not pid.isdigit() or psutil.pid_exists(int(pid)) or path.is_symlink() or path.stat().st_uid != os.geteuid():
+                continue
+        except OSError:  # removed meanwhile
+            continue
+        shutil.rmtree(path, ignore_errors=True)
