@@ -33,6 +33,7 @@ from ..db.server import Server
 from ..errors import SetupError
 from ..registry import Stage, find_stage
 from ..results import CheckResult
+from . import tempdirs
 from .host import SubjectHost
 from .processes import kill_tree
 from .runner import run_checks
@@ -165,7 +166,7 @@ class Batch:
         else:
             try:
                 role = StudentRole(self.server)
-                with role, tempfile.TemporaryDirectory(prefix="grade-") as workdir:
+                with role, tempfile.TemporaryDirectory(prefix=tempdirs.prefix("grade")) as workdir:
                     work = Path(workdir)
                     work.chmod(0o711)  # a sandbox's user must reach the student's copy inside
                     target = private_copy(submission.labs, self.stages, work / "labs")

@@ -1,4 +1,5 @@
-"""The checker's temporary folders (a subject host's, a subject's, a relay's exchange folder).
+"""The grader's temporary folders (a student's private copy, a subject host's, a subject's, a
+relay's exchange folder).
 
 Each one in the temp folder is named after the process that made it (``lab<kind>-<pid>-…``) and
 removed by that process when it is done. A process killed before that leaves it behind; the next
@@ -15,12 +16,17 @@ from pathlib import Path
 import psutil
 
 
+def prefix(kind: str) -> str:
+    """The name prefix of this process's ``kind`` of folder in the temp folder."""
+    return f"lab{kind}-{os.getpid()}-"
+
+
 def make(kind: str, inside: Path | None = None) -> Path:
     """A new folder, private to this user: ``lab<kind>-…`` in ``inside`` (removed with it), else in
     the temp folder, named after this process."""
     if inside is not None:
         return Path(tempfile.mkdtemp(prefix=f"lab{kind}-", dir=inside))
-    return Path(tempfile.mkdtemp(prefix=f"lab{kind}-{os.getpid()}-"))
+    return Path(tempfile.mkdtemp(prefix=prefix(kind)))
 
 
 def remove_stale() -> None:
