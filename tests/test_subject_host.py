@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,13 +43,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_path, database):
-    """Its processes end with it; its temporary folders stay, until the next run removes them."""
+def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_path, database, scratch, monkeypatch):
+    """Its processes end with it; its temporary folders stay, until the next run removes them (in
+    a temp folder of the test's own: any other run on this machine would remove them too)."""
     stage = tmp_path / "01_psycopg2"
     stage.mkdir()
     (stage / "posts.py").write_text("def spin():\n    while True:\n        pass\n")
     checker = subprocess.Popen(
         [sys.executable, "-c", CHECKER, str(stage), database.url], cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=os.environ | {"TMPDIR": str(scratch)},
     )
     pids = json.loads(checker.stdout.readline())
     folders = [Path(folder) for folder in json.loads(checker.stdout.readline())]
@@ -66,6 +69,7 @@ def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_p
             time.sleep(0.1)
         assert {name: _alive(pid) for name, pid in pids.items()} == {"host": False, "zygote": False, "copy": False}
         assert all(folder.is_dir() for folder in folders)
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))
         tempdirs.remove_stale()  # as the next run does
         assert not any(folder.exists() for folder in folders)
     finally:
@@ -180,7 +184,7 @@ def test_a_run_removes_only_the_folders_of_checkers_that_are_gone(scratch, run_c
     """A run removes what killed checkers left in the temp folder, never a running process's
     folder, another user's, or one that is not the workbook's."""
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True).stdout.strip()
-    names = [f"labhost-{gone}-x", f"labsubject-{os.getpid()}-x", "labhost-abc-x", "notlab-1-x"]
+    names = [f"labhost-{gone}-x", f"labsubject-{os.getpid()}-x", "labhost-abc-x", "notlab-1-x", f"labrador-{gone}-x"]
     if os.geteuid() == 0:
         names.append(f"labexchange-{gone}-y")
     for name in names:

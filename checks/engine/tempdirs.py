@@ -15,9 +15,12 @@ from pathlib import Path
 
 import psutil
 
+KINDS = ("grade", "host", "subject", "exchange")
+
 
 def prefix(kind: str) -> str:
-    """The name prefix of this process's ``kind`` of folder in the temp folder."""
+    """The name prefix of this process's ``kind`` of folder (one of :data:`KINDS`) in the temp folder."""
+    assert kind in KINDS, kind
     return f"lab{kind}-{os.getpid()}-"
 
 
@@ -31,11 +34,12 @@ def make(kind: str, inside: Path | None = None) -> Path:
 
 def remove_stale() -> None:
     """Remove the temp folder's ``lab<kind>-<pid>-…`` folders of this user whose process is gone."""
-    for path in Path(tempfile.gettempdir()).glob("lab*-*-*"):
-        pid = path.name.split("-")[1]
-        try:
-            if not pid.isdigit() or psutil.pid_exists(int(pid)) or path.is_symlink() or path.stat().st_uid != os.geteuid():
+    for kind in KINDS:
+        for path in Path(tempfile.gettempdir()).glob(f"lab{kind}-*-*"):
+            pid = path.name.split("-")[1]
+            try:
+                if not pid.isdigit() or psutil.pid_exists(int(pid)) or path.is_symlink() or path.stat().st_uid != os.geteuid():
+                    continue
+            except OSError:  # removed meanwhile
                 continue
-        except OSError:  # removed meanwhile
-            continue
-        shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)
