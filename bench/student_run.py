@@ -2,8 +2,10 @@
 
 Cold: a new cache folder each time (initdb, server start, first imports). Warm: the same cache
 folder again (the server's data exists; each run still starts and stops the server unless
-``python -m checks db start`` keeps it up, which ``--kept`` measures). Prints the median and the
-spread of each; nothing is asserted.
+``python -m checks db start`` keeps it up, which ``--kept`` measures). Each run also counts the
+CPU-seconds the whole machine was busy (the server and the target's processes too); divided by
+the cores, that is the shortest a run could take here. Prints the median and the spread of
+each; nothing is asserted.
 
     python bench/student_run.py [--runs 5] [--target solutions] [--stage 01 ...]
 """
@@ -19,22 +21,36 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 # Unset as on a fresh install: the embedded server, and Python writing its bytecode caches (a
 # machine that sets PYTHONDONTWRITEBYTECODE compiles the checks again on every run).
 AS_INSTALLED = ("DATABASE_URL", "PYTHONDONTWRITEBYTECODE")
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def busy() -> float:
+    """CPU-seconds this machine has spent busy so far (every process: the run's server and subjects too)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds of one run, and the machine's busy CPU-seconds meanwhile."""
+    start, cpu = time.perf_counter(), busy()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         raise SystemExit(f"the run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, busy() - cpu
 
 
-def summary(name: str, times: list[float]) -> str:
-    return f"{name:<6} median {statistics.median(times):.2f} s  (min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs)"
+def summary(name: str, runs: list[tuple[float, float]]) -> str:
+    times = [wall for wall, _ in runs]
+    cpu = statistics.median(cpu for _, cpu in runs)
+    return (
+        f"{name:<6} median {statistics.median(times):.2f} s  (min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs);"
+        f" {cpu:.2f} CPU-s a run, at best {cpu / (os.cpu_count() or 1):.2f} s on {os.cpu_count()} cores"
+    )
 
 
 def main() -> None:
