@@ -1,9 +1,15 @@
 """Loading a target's code: each stage fresh and isolated, errors as file:line."""
 
+import importlib.util
+import marshal
+import shutil
+import struct
 import sys
+from pathlib import Path
 
 import pytest
 
+from checks.registry import REPO_ROOT
 from checks.subject.loader import StudentCodeError, import_from_stage, stage_imports
 
 
@@ -78,3 +84,37 @@ def test_missing_file_is_named(tmp_path):
     stage.mkdir()
     with stage_imports(stage), pytest.raises(StudentCodeError, match=r"posts\.py is missing"):
         import_from_stage("posts", stage)
+
+
+def _ship_bytecode(source: Path, of: Path, checked: bool) -> None:
+    """Put in ``source``'s ``__pycache__`` the bytecode of ``of``, where Python looks for it:
+    an unchecked-hash .pyc (never compared with the source), or a timestamp one that records
+    ``source``'s own mtime and size."""
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    cached.parent.mkdir(exist_ok=True)
+    code = marshal.dumps(compile(of.read_bytes(), str(source), "exec"))
+    if checked:
+        stat = source.stat()
+        header = struct.pack("<4sIII", importlib.util.MAGIC_NUMBER, 0, int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF)
+    else:
+        header = struct.pack("<4sI8s", importlib.util.MAGIC_NUMBER, 0b01, b"\0" * 8)  # hash-based, not checked
+    cached.write_bytes(header + code)
+
+
+def test_bytecode_shipped_next_to_the_code_is_never_what_is_graded(tmp_path, starter, run_checks, graded):
+    """The committed starter, shipped with the solution's bytecode for its modules (stage 01's
+    posts.py and main.py; stage 03's revisions, whose .py files are empty), of both kinds: it
+    earns no check that the plain starter does not."""
+    labs = tmp_path / "labs"
+    shutil.copytree(starter, labs)
+    solutions = REPO_ROOT / "solutions"
+    for name, checked in (("posts.py", False), ("main.py", True)):
+        _ship_bytecode(labs / "01_psycopg2" / name, solutions / "01_psycopg2" / name, checked)
+    for number, revision in enumerate(sorted((solutions / "03_alembic" / "versions").glob("0*.py"))):
+        empty = labs / "03_alembic" / "versions" / revision.name
+        empty.write_text('"""Nothing here."""\n')
+        _ship_bytecode(empty, revision, checked=number % 2 == 1)
+    for stage in ("01", "03"):
+        earned = {check for check, result in run_checks(labs, stage).items() if result.status == "passed"}
+        honest = {check for check, result in graded(str(starter), stage).items() if result.status == "passed"}
+        assert earned <= honest, f"stage {stage}: the shipped bytecode passed {sorted(earned - honest)}"

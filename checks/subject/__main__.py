@@ -18,7 +18,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .loader import StudentCodeError, import_from_stage
+from .loader import StudentCodeError, import_from_stage, sources_only
 from .protocol import Channel
 from .server import serve
 
@@ -47,6 +47,7 @@ def zygote(socket_path: str, stage_dir: Path, modules: list[str], alembic_dir: P
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     stage_dir = stage_dir.resolve()
     control = connect(socket_path)
+    sources_only(stage_dir)  # the target's .py files are what is graded, whatever bytecode lies next to them
     sys.path.insert(0, str(stage_dir))
     errors: dict[str, str] = {}
     for name in modules:
@@ -60,6 +61,9 @@ def zygote(socket_path: str, stage_dir: Path, modules: list[str], alembic_dir: P
         warm_up()
     if alembic_dir and (stage_dir / "versions").is_dir():
         from . import migrations  # noqa: F401  (Alembic loads once here, not in every copy)
+    # What copies load (the Alembic revisions) is compiled too: no cached bytecode is read, none is written.
+    sys.dont_write_bytecode = True
+    sys.pycache_prefix = str(Path(socket_path).parent / "no-bytecode")
     gc.freeze()  # copies collect only their own garbage: no full pass over the import (~60 ms) per check
     control.send({"ready": True, "errors": errors})
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # copies are reaped by the kernel

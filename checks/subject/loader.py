@@ -3,19 +3,21 @@
 Stage folders start with digits and reuse module names (``app``, ``main``), so they cannot
 be imported as packages of their own: the stage folder goes first on ``sys.path`` instead.
 Locations are given relative to the stage folder (``posts.py:26``), so they read the same
-inside a sandbox, where the folder lies at another path.
+inside a sandbox, where the folder lies at another path. What is graded is the folder's ``.py``
+files (:func:`sources_only`), never bytecode shipped next to them.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import os
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
 # Names a target may never take over, even for its own imports: the harness and the standard library.
 PROTECTED = frozenset({"checks", "pytest", "_pytest", "pluggy", "conftest"}) | sys.stdlib_module_names
@@ -51,6 +53,32 @@ def describe_exception(exc: BaseException, folder: Path) -> tuple[str, str | Non
     else:
         message = f"{type(exc).__name__}: {' '.join(str(exc).split()) or type(exc).__name__}"
     return message, where_in(traceback.extract_tb(exc.__traceback__), folder)
+
+
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the ``.py`` file it loads, never a cached ``.pyc`` (bytecode shipped next to the
+    source may say something else: an unchecked-hash one is not even compared with it)."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
+def sources_only(stage_dir: Path) -> None:
+    """From now on, modules found in ``stage_dir`` (and its packages) load from their ``.py``
+    files only: no ``.pyc``, ``__pycache__`` or extension module of the folder is used."""
+    stage_dir = stage_dir.resolve()
+
+    def inside(path: object) -> bool:
+        return isinstance(path, str) and (Path(path).resolve() == stage_dir or stage_dir in Path(path).resolve().parents)
+
+    def finder(path: str) -> importlib.machinery.FileFinder:
+        if not inside(path):
+            raise ImportError("not in the stage folder")  # the next hook's
+        return importlib.machinery.FileFinder(path, (_SourceLoader, importlib.machinery.SOURCE_SUFFIXES))
+
+    sys.path_hooks.insert(0, finder)
+    for path in [path for path in sys.path_importer_cache if inside(path)]:
+        del sys.path_importer_cache[path]
 
 
 def _top_level_names(stage_dir: Path) -> set[str]:
