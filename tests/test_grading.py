@@ -190,6 +190,28 @@ def test_extra_checks_are_reported_separately(tmp_path, run_cli):
     assert [t["visibility"] for t in tests].count("after_published") == 1
 
 
+def test_a_checker_that_stops_says_why(tmp_path, run_cli):
+    """A student whose checker could not finish is "crashed", never "ok", and the reason comes
+    along: in the summary and in results.json (Gradescope shows it above the tests)."""
+    extra = tmp_path / "hidden" / "stage01"
+    extra.mkdir(parents=True)
+    (extra / "__init__.py").write_text("")
+    (extra / "stage.toml").write_text(
+        'id = "01"\ntitle = "Hidden"\nfolder = "01_psycopg2"\n\n[[checks]]\nid = "stops_the_run"\ntitle = "stops the run"\npoints = 1\nhint = "-"\n'
+    )
+    (extra / "test_hidden.py").write_text("import pytest\n\n\ndef test_stops_the_run():\n    pytest.exit('an instructor check stopped the run')\n")
+    submissions, out = tmp_path / "subs", tmp_path / "grades"
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "ada" / STAGE)
+    proc = run_cli("grade", str(submissions), "--stage", "01", "--extra-checks", str(tmp_path / "hidden"), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (row,) = csv.DictReader((out / "grades.csv").open())
+    assert row["status"] == "crashed"
+    results = json.loads((out / "ada" / "results.json").read_text())
+    assert results["output"].startswith("Grading problem: crashed (the checker stopped with exit code 3"), results["output"]
+    assert all(t["status"] == "passed" or t["output"] for t in results["tests"]), "a check that did not run says why"
+    assert "ada: crashed: the checker stopped with exit code 3" in proc.stdout, proc.stdout
+
+
 def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, cache_dir, checks_env, sigint_not_ignored):
     submissions, reached = tmp_path / "subs", tmp_path / "reached"
     for n in range(2):  # graded first (--jobs 1, by name), then the batch gets stuck on a student that hangs

@@ -94,7 +94,7 @@ def run(submission: Path, results_file: Path) -> None:
     finally:
         batch.close()
     results_file.parent.mkdir(parents=True, exist_ok=True)
-    results_file.write_text(json.dumps(gradescope(graded.results, graded.seconds, graded.status), indent=2), encoding="utf-8")
+    results_file.write_text(json.dumps(gradescope(graded.results, graded.seconds, graded.status, graded.problem), indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["run"]:

@@ -54,6 +54,7 @@ class Submission:
     status: str = "pending"
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
+    problem: str = ""  # with a status other than "ok": why, in one line
 
     @property
     def score(self) -> int:
@@ -170,14 +171,16 @@ class Batch:
                     work = Path(workdir)
                     work.chmod(0o711)  # a sandbox's user must reach the student's copy inside
                     target = private_copy(submission.labs, self.stages, work / "labs")
-                    submission.status, submission.results = self._check(target, role, work)
+                    submission.status, submission.results, submission.problem = self._check(target, role, work)
             except (psycopg2.Error, SetupError, OSError) as exc:  # this student alone; the batch goes on
                 said = " ".join(str(exc).split())[:200]
-                submission.status, submission.results = "crashed", _zero(self.stages, f"grading could not run: {type(exc).__name__}: {said}")
+                submission.problem = f"grading could not run: {type(exc).__name__}: {said}"
+                submission.status, submission.results = "crashed", _zero(self.stages, submission.problem)
         submission.seconds = time.monotonic() - start
         return submission
 
-    def _check(self, target: Path, role: StudentRole, work: Path) -> tuple[str, list[CheckResult]]:
+    def _check(self, target: Path, role: StudentRole, work: Path) -> tuple[str, list[CheckResult], str]:
+        """Run the checker on a student's copy: the status, the results, and what went wrong if anything did."""
         results_file, log_file = work / "results.jsonl", work / "checker.log"
         results_file.touch()
         options = ["--subject-role", role.name, *(["--sandbox"] if self.sandbox else self._host_options())]
@@ -188,7 +191,7 @@ class Batch:
         child = _checkers().Process(target=run_checker, args=(job, env, str(work), str(log_file)), daemon=True)
         with self.lock:
             if self.stopping:
-                return "interrupted", _zero(self.stages, "grading was interrupted")
+                return "interrupted", _zero(self.stages, "grading was interrupted"), ""
             child.start()
             self.running.add(child)
         try:
@@ -201,12 +204,13 @@ class Batch:
             with self.lock:
                 self.running.discard(child)
         if self.stopping:
-            return "interrupted", _zero(self.stages, "grading was interrupted")
+            return "interrupted", _zero(self.stages, "grading was interrupted"), ""
         secrets = [role.password, self.server.url.password or ""]
         try:
             found = read_results(results_file, self.stages, secrets)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            return "crashed", _zero(self.stages, f"the checker's results could not be read ({type(exc).__name__})")
+            problem = f"the checker's results could not be read ({type(exc).__name__})"
+            return "crashed", _zero(self.stages, problem), problem
         if timed_out:
             status, missing = f"timed out after {self.wall:g} s", f"not run: the whole submission took longer than {self.wall:g} s"
         elif child.exitcode != 0:
@@ -217,8 +221,8 @@ class Batch:
         for result in _zero(self.stages, missing):
             results.append(found.get(f"{result.stage}.{result.check}.{result.hidden}", result))
         if status == "ok" and len(found) < len(results):
-            status = "crashed"
-        return status, results
+            status, missing = "crashed", f"the checker reported {len(found)} of {len(results)} checks"
+        return status, results, "" if status == "ok" else missing
 
     def stop(self) -> None:
         """Kill every running checker and what it started (Ctrl-C)."""

@@ -38,12 +38,12 @@ def _output(result: CheckResult) -> str:
     return (reason + hint)[:OUTPUT_LIMIT]
 
 
-def gradescope(results: Sequence[CheckResult], seconds: float, status: str = "ok") -> dict:
+def gradescope(results: Sequence[CheckResult], seconds: float, status: str = "ok", problem: str = "") -> dict:
     """Gradescope's autograder format; hidden checks show once grades are published."""
     return {
         "score": sum(r.points for r in results),
         "execution_time": round(seconds, 2),
-        "output": "" if status == "ok" else f"Grading problem: {status}",
+        "output": "" if status == "ok" else (f"Grading problem: {status}" + (f" ({problem})" if problem else ""))[:OUTPUT_LIMIT],
         "tests": [
             {
                 "name": f"stage {r.stage}: {r.title}",
@@ -81,7 +81,7 @@ def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Sta
     for sub in submissions:
         folder = out / sub.student
         folder.mkdir(exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(gradescope(sub.results, sub.seconds, sub.status), indent=2), encoding="utf-8")
+        (folder / "results.json").write_text(json.dumps(gradescope(sub.results, sub.seconds, sub.status, sub.problem), indent=2), encoding="utf-8")
         junit(sub.student, sub.results, sub.seconds).write(folder / "junit.xml", encoding="utf-8", xml_declaration=True)
 
 
@@ -92,5 +92,6 @@ def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Pat
     for sub in submissions:
         cells = "  ".join(f"{sum(r.points for r in _of(sub.results, stage)):>5}/{stage.max_points:<3}" for stage in stages)
         lines.append(f"{sub.student:<{width}}  {cells}  {sub.score:>5}/{sum(s.max_points for s in stages):<4} {sub.status}")
+    lines += [f"{sub.student}: {sub.status}: {sub.problem}" for sub in submissions if sub.problem]
     lines.append(f"\n{len(submissions)} submissions graded; grades.csv, results.json and junit.xml are in {out}")
     return "\n".join(lines)
