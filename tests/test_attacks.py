@@ -675,7 +675,8 @@ def assert_class_unharmed(graded: Graded) -> None:
         row = graded.rows[student]
         got = {column: int(row[column]) for column in ("stage_01", "stage_03", "stage_01_hidden")}
         reasons = sorted({t["output"].split("\nHint:")[0][:200] for t in graded.results.get(student, {}).get("tests", []) if t["status"] != "passed"})
-        assert (got, row["status"]) == (expected_points(attack, student), "ok"), f"{student}: {row}; first reasons: {reasons[:3]}"
+        problem = graded.results.get(student, {}).get("output", "")
+        assert (got, row["status"]) == (expected_points(attack, student), "ok"), f"{student}: {row}; {problem}; first reasons: {reasons[:3]}"
         for test in graded.results[student]["tests"]:  # a broken run is never "ok" with no reason
             assert test["status"] == "passed" or test["output"].split("\nHint:")[0].strip(), f"{student}: {test}"
     assert graded.workbook_changed == [], "the workbook's files changed"
