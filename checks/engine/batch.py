@@ -54,7 +54,7 @@ class Submission:
     status: str = "pending"
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
-    problem: str = ""  # with a status other than "ok": why, in one line
+    problem: str = ""  # when it "crashed": why, in one line
 
     @property
     def score(self) -> int:
@@ -222,7 +222,7 @@ class Batch:
             results.append(found.get(f"{result.stage}.{result.check}.{result.hidden}", result))
         if status == "ok" and len(found) < len(results):
             status, missing = "crashed", f"the checker reported {len(found)} of {len(results)} checks"
-        return status, results, "" if status == "ok" else missing
+        return status, results, missing if status == "crashed" else ""  # "timed out after N s" says it all
 
     def stop(self) -> None:
         """Kill every running checker and what it started (Ctrl-C)."""
