@@ -16,6 +16,7 @@ import pytest
 
 from checks.engine import sandbox, tempdirs
 from checks.engine.host import Contained, SubjectHost
+from checks.engine.processes import kill_tree, watch
 from checks.engine.subject import Subject
 from checks.registry import REPO_ROOT, load_stages
 
@@ -194,3 +195,30 @@ def test_a_run_removes_only_the_folders_of_checkers_that_are_gone(scratch, run_c
     run = run_cli("01", "--target", "solutions", "-k", "connect_reads_database_url", env=checks_env(TMPDIR=str(scratch)))
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(path.name for path in scratch.iterdir()) == sorted(names[1:])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may choose the next pid (/proc/sys/kernel/ns_last_pid)")
+def test_a_process_that_ended_is_never_confused_with_the_next_owner_of_its_pid():
+    """Zygotes and checkers are reaped by another process (the host, the forkserver), so their
+    pid can be another process's when the checker cleans up: that process lives on."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    watched = watch(ended.pid)
+    ended.wait()
+    time.sleep(0.05)  # a start time of its own (the kernel counts in ticks)
+    for _ in range(20):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as last:
+            last.write(str(ended.pid - 1))
+        owner = subprocess.Popen(["sleep", "60"], start_new_session=True)  # its own process group, as a checker's
+        if owner.pid == ended.pid:
+            break
+        owner.kill()
+        owner.wait()
+    else:
+        pytest.skip("other processes took the pid first")
+    try:
+        kill_tree(watched)
+        time.sleep(0.1)
+        assert owner.poll() is None, "the pid's new owner was killed"
+    finally:
+        owner.kill()
+        owner.wait()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import psutil
 import psycopg2
 
 from ..db.roles import StudentRole
@@ -35,7 +36,7 @@ from ..registry import Stage, find_stage
 from ..results import CheckResult
 from . import tempdirs
 from .host import SubjectHost
-from .processes import kill_tree
+from .processes import kill_tree, watch
 from .runner import run_checks
 
 # Imported once by the process that checkers are forked from: what every grading run loads.
@@ -140,7 +141,7 @@ class Batch:
     extra: Path | None = None
     sandbox: bool = False
     hide: Sequence[Path] = ()  # folders no student's code may see (the class, the exports, hidden checks)
-    running: set[multiprocessing.process.BaseProcess] = field(default_factory=set)
+    running: dict[multiprocessing.process.BaseProcess, psutil.Process | None] = field(default_factory=dict)  # each checker, watched
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: bool = False
     host: SubjectHost | None = None  # without a sandbox: one subject host for every submission
@@ -193,16 +194,16 @@ class Batch:
             if self.stopping:
                 return "interrupted", _zero(self.stages, "grading was interrupted"), ""
             child.start()
-            self.running.add(child)
+            self.running[child] = watch(child.pid)  # the forkserver's child, reaped there: its pid is reused once it ends
         try:
             child.join(self.wall)
             timed_out = child.exitcode is None
             if timed_out:
-                kill_tree(child.pid)
+                kill_tree(self.running[child])
                 child.join()
         finally:
             with self.lock:
-                self.running.discard(child)
+                self.running.pop(child, None)
         if self.stopping:
             return "interrupted", _zero(self.stages, "grading was interrupted"), ""
         secrets = [role.password, self.server.url.password or ""]
@@ -228,8 +229,8 @@ class Batch:
         """Kill every running checker and what it started (Ctrl-C)."""
         with self.lock:
             self.stopping = True
-            for child in list(self.running):
-                kill_tree(child.pid)
+            for checker in list(self.running.values()):
+                kill_tree(checker)
 
 
 @dataclass(frozen=True)

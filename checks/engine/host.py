@@ -25,7 +25,7 @@ import psutil
 from ..registry import CHECKS_ROOT, REPO_ROOT
 from ..subject.protocol import Channel, peer_pid
 from . import sandbox, tempdirs
-from .processes import kill_tree
+from .processes import kill_tree, watch
 from .zygote import Zygote, subject_env, subject_python
 
 START_TIMEOUT = 60.0
@@ -39,14 +39,15 @@ class HostedProcess:
 
     def __init__(self, pid: int | None, number: int, host: SubjectHost) -> None:
         self.pid = pid
+        self.process = watch(pid)  # the host reaps it: once it ends, its pid may soon be another process's
         self.number = number
         self.host = host
 
     def poll(self) -> int | None:
-        if self.pid is None:
+        if self.process is None:
             return -1
         try:
-            return None if psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE else -1
+            return None if self.process.is_running() and self.process.status() != psutil.STATUS_ZOMBIE else -1
         except psutil.NoSuchProcess:
             return -1
 

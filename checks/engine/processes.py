@@ -24,8 +24,28 @@ def descends_from(pid: int, ancestor: int | None) -> bool:
     return False
 
 
-def kill_tree(pid: int | None) -> None:
-    """Kill a process, its process group and every descendant it still has (None: nothing)."""
+def watch(pid: int | None) -> psutil.Process | None:
+    """The process that ``pid`` names now (None if there is none), known by its start time too:
+    once it has ended, :func:`kill_tree` and ``is_running`` never mistake another process that
+    reuses its pid for it (pids come round again fast: 32768 of them on many Linux systems)."""
+    if pid is None:
+        return None
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def kill_tree(process: psutil.Process | int | None) -> None:
+    """Kill a process, its process group and every descendant it still has (None: nothing).
+
+    ``process`` is the pid of a child of this process that was not waited for yet (so the pid is
+    still that child's), or what :func:`watch` returned: then nothing is killed once it has ended."""
+    if isinstance(process, psutil.Process):
+        if not process.is_running():  # it ended: its pid may be another process's by now
+            return
+        process = process.pid
+    pid = process
     if pid is None or pid <= 0:
         return
     try:

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy.engine import make_url
 
 from ..subject.protocol import Channel, decode, encode, peer_pid
 from . import tempdirs
-from .processes import descends_from, kill_tree
+from .processes import descends_from, kill_tree, watch
 from .zygote import Launcher, Process, Zygote, plain_launcher, subject_env
 
 IMPORT_TIMEOUT = 20.0
@@ -131,6 +132,7 @@ class Subject:
     tables_after_import: frozenset[str] = frozenset()  # what importing the stage created (say, create_all at import)
     stuck_spots: set[str] = field(default_factory=set)  # functions an earlier check hung in: ``file in function``
     _process: Process | None = None
+    _zygote: psutil.Process | None = None  # the zygote, known by its start time too (it may not be our child)
     _workdir: Path | None = None
     _listener: socket.socket | None = None
     _control: Channel | None = None
@@ -156,6 +158,7 @@ class Subject:
         log = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             self._process = self.launcher(zygote, subject_env(self._workdir / "home", self.database_url), self._workdir, log)
+            self._zygote = watch(self._process.pid)
         except OSError as exc:
             self.failure = f"the target's process could not start ({exc})"
         finally:
@@ -227,11 +230,12 @@ class Subject:
 
     def owns(self, pid: int | None) -> bool:
         """Whether ``pid`` is a process of this subject (never signal anything else)."""
-        return bool(pid) and self._process is not None and descends_from(pid, self._process.pid)
+        return bool(pid) and self._zygote is not None and self._zygote.is_running() and descends_from(pid, self._zygote.pid)
 
     def stack(self, pid: int | None) -> str | None:
         """Where in the target's code ``pid`` is now: ``file:line in function``, innermost first."""
-        if pid is None or not (pid == self._process.pid or self.owns(pid)):
+        zygote = self._zygote is not None and pid == self._zygote.pid and self._zygote.is_running()
+        if pid is None or not (zygote or self.owns(pid)):
             return None
         start = self.log_file.stat().st_size
         try:
@@ -278,7 +282,7 @@ class Subject:
     def close(self) -> None:
         """Kill the subject and everything it started; remove its folder."""
         if self._process is not None:
-            kill_tree(self._process.pid)
+            kill_tree(self._zygote)
             self._process.wait()
         for channel in (self._control,):
             if channel is not None:
