@@ -76,8 +76,8 @@ def ensure(cur, pgdata: Path) -> str | None:
             return None
         try:
             cur.execute(sql.SQL("CREATE TABLESPACE {} LOCATION %s").format(sql.Identifier(TABLESPACE)), (str(place),))
-        except errors.DuplicateObject:
-            pass  # another run made it first
+        except (errors.DuplicateObject, errors.UniqueViolation):
+            pass  # another run made it first (UniqueViolation: at the same moment, on the catalog's index)
         return TABLESPACE
     location, version = Path(row[0]), row[1]
     if (location / version).is_dir():
