@@ -5,8 +5,9 @@ work that a database dropped minutes later gains nothing from on disk. (On a dis
 to create files after many deletions, such as an ext4 without a journal, one ``CREATE
 DATABASE`` took 220 ms of the server's CPU; in memory it takes about 15 ms.) Where
 ``/dev/shm`` exists (Linux), the embedded server gets a tablespace there, in a folder of its
-own that only the server's user may enter, and throwaway databases are made in it; the
-user's own databases (``workbook``) stay on disk. After the machine restarts the folder is
+own that only the server's user may enter (one per data directory, and in it one per server,
+named by its system identifier: a data directory deleted and made again gets a new one), and
+throwaway databases are made in it; the user's own databases (``workbook``) stay on disk. After the machine restarts the folder is
 gone: it is made again when the server is next prepared. With less than 1 GB free there (a
 container's small ``/dev/shm``), the databases stay on disk. Any other server whose
 ``lab_scratch`` tablespace the role may create in (an instructor's, on a RAM disk, say) has its
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -72,18 +74,32 @@ def ensure(cur, pgdata: Path) -> str | None:
     )
     row = cur.fetchone()
     if row is None:
+        # A folder of this data directory's own: one deleted and made again at the same path
+        # (a fresh start) finds what the old one left there, which PostgreSQL refuses to reuse.
+        cur.execute("SELECT system_identifier FROM pg_control_system()")
+        location = place / str(cur.fetchone()[0])
         if not _private_folder(place, owner):
             return None
+        for left in place.iterdir():
+            if left != location:
+                shutil.rmtree(left, ignore_errors=True)
+        if not _private_folder(location, owner):
+            return None
         try:
-            cur.execute(sql.SQL("CREATE TABLESPACE {} LOCATION %s").format(sql.Identifier(TABLESPACE)), (str(place),))
+            cur.execute(sql.SQL("CREATE TABLESPACE {} LOCATION %s").format(sql.Identifier(TABLESPACE)), (str(location),))
         except (errors.DuplicateObject, errors.UniqueViolation):
             pass  # another run made it first (UniqueViolation: at the same moment, on the catalog's index)
+        except errors.ObjectInUse:
+            return None  # the folder is taken after all: the databases stay on disk
         return TABLESPACE
     location, version = Path(row[0]), row[1]
     if (location / version).is_dir():
         return TABLESPACE
     # The machine restarted (or someone removed the folder): the folders the server expects, again.
-    if _private_folder(location, owner) and _private_folder(location / version, owner):
+    needed = [location, location / version]
+    if location.parent != SHARED_MEMORY:
+        needed.insert(0, location.parent)  # the folder of the data directory that holds it
+    if all(_private_folder(folder, owner) for folder in needed):
         return TABLESPACE
     return None
 
