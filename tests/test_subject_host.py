@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from checks.db.server import process_alive
 from checks.engine import sandbox, tempdirs
 from checks.engine.host import Contained, SubjectHost
 from checks.engine.processes import kill_tree, watch
@@ -35,13 +36,6 @@ print(json.dumps([str(host.folder), str(subject._workdir)]), flush=True)
 sys.stdin.readline()
 os._exit(0)  # gone without closing anything, as if killed
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_path, database, scratch, monkeypatch):
@@ -66,16 +60,16 @@ def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_p
         checker.stdin.flush()
         checker.wait(timeout=30)
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        while any(process_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert {name: _alive(pid) for name, pid in pids.items()} == {"host": False, "zygote": False, "copy": False}
+        assert {name: process_alive(pid) for name, pid in pids.items()} == {"host": False, "zygote": False, "copy": False}
         assert all(folder.is_dir() for folder in folders)
         monkeypatch.setattr(tempfile, "tempdir", str(scratch))
         tempdirs.remove_stale()  # as the next run does
         assert not any(folder.exists() for folder in folders)
     finally:
         for pid in pids.values():
-            if _alive(pid):
+            if process_alive(pid):
                 psutil.Process(pid).kill()
 
 

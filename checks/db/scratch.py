@@ -7,8 +7,9 @@ DATABASE`` took 220 ms of the server's CPU; in memory it takes about 15 ms.) Whe
 ``/dev/shm`` exists (Linux), the embedded server gets a tablespace there, in a folder of its
 own that only the server's user may enter (one per data directory, and in it one per server,
 named by its system identifier: a data directory deleted and made again gets a new one), and
-throwaway databases are made in it; the user's own databases (``workbook``) stay on disk. After the machine restarts the folder is
-gone: it is made again when the server is next prepared. With less than 1 GB free there (a
+throwaway databases are made in it; the user's own databases (``workbook``) stay on disk.
+After the machine restarts the folder is gone: it is made again when the server is next
+prepared. With less than 1 GB free there (a
 container's small ``/dev/shm``), the databases stay on disk. Any other server whose
 ``lab_scratch`` tablespace the role may create in (an instructor's, on a RAM disk, say) has its
 throwaway databases made there too.

@@ -9,6 +9,7 @@ run removes the folders of this user's processes that no longer exist (:func:`re
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import psutil
 
 KINDS = ("grade", "host", "subject", "exchange")
+STALE = re.compile(rf"lab(?:{'|'.join(KINDS)})-(\d+)-")  # a folder of ours in the temp folder: its process's pid
 
 
 def prefix(kind: str) -> str:
@@ -34,12 +36,11 @@ def make(kind: str, inside: Path | None = None) -> Path:
 
 def remove_stale() -> None:
     """Remove the temp folder's ``lab<kind>-<pid>-…`` folders of this user whose process is gone."""
-    for kind in KINDS:
-        for path in Path(tempfile.gettempdir()).glob(f"lab{kind}-*-*"):
-            pid = path.name.split("-")[1]
-            try:
-                if not pid.isdigit() or psutil.pid_exists(int(pid)) or path.is_symlink() or path.stat().st_uid != os.geteuid():
-                    continue
-            except OSError:  # removed meanwhile
+    for path in Path(tempfile.gettempdir()).iterdir():
+        ours = STALE.match(path.name)
+        try:
+            if not ours or psutil.pid_exists(int(ours[1])) or path.is_symlink() or path.stat().st_uid != os.geteuid():
                 continue
-            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # removed meanwhile
+            continue
+        shutil.rmtree(path, ignore_errors=True)
