@@ -37,7 +37,15 @@ import pytest
 from checks.db import scratch as scratch_tablespace
 from checks.db.server import Server, get_server
 from checks.db.throwaway import ThrowawayDatabase, create_database
+from checks.engine import sandbox
 from checks.registry import REPO_ROOT, find_stage
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``sandbox`` is skipped, before its fixtures, where the sandbox cannot run."""
+    if item.get_closest_marker("sandbox") and (why := sandbox.available()) is not None:
+        pytest.skip(f"no sandbox here: {why}")
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,6 @@ import pytest
 
 from checks.db.roles import CONNECTION_LIMIT
 from checks.db.server import CACHE_DIR, get_server
-from checks.engine import sandbox
 from checks.engine.relay import SocketRelay
 from checks.registry import REPO_ROOT, find_stage
 
@@ -650,13 +649,11 @@ def secrets_in(text: str) -> list[str]:
 
 # --- the class, in the sandbox --------------------------------------------------------------------
 
-needs_sandbox = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox here: {sandbox.available()}")
 
 
 @pytest.fixture(scope="module")
 def sandboxed(tmp_path_factory, starter, run_cli, checks_env) -> Graded:
-    if sandbox.available() is not None:
-        pytest.skip(f"no sandbox here: {sandbox.available()}")
+    """The class graded in the sandbox (only tests marked ``sandbox`` use it)."""
     return grade_class(tmp_path_factory.mktemp("sandboxed"), ATTACKS, starter, run_cli, checks_env, "require")
 
 
@@ -689,12 +686,12 @@ def assert_class_unharmed(graded: Graded) -> None:
     assert SOURCE_TOKEN not in graded.exports and SOURCE_TOKEN.encode().hex()[:40] not in graded.exports, "the hidden check's source leaked"
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_the_class_is_graded_as_if_nobody_attacked(sandboxed):
     assert_class_unharmed(sandboxed)
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda attack: attack.student)
 def test_attack(sandboxed, attack):
     """Each attack earns its author only what its code earns honestly, and did what it says."""

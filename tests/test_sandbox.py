@@ -17,7 +17,6 @@ from checks.engine import sandbox
 from checks.errors import SetupError
 from checks.registry import REPO_ROOT
 
-needs_sandbox = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox: {sandbox.available()}")
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
@@ -87,7 +86,7 @@ GRANDCHILD = """
 """
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_writing_outside_the_writable_folder_fails(run, scratch, work):
     targets = [REPO_ROOT / "checks" / "conftest.py", REPO_ROOT / "results.json", REPO_ROOT.parent / "pwned",
                Path.home() / "pwned", scratch / "pwned", Path("/var/tmp/pwned"), Path("/etc/pwned")]
@@ -116,7 +115,7 @@ def test_writing_outside_the_writable_folder_fails(run, scratch, work):
     assert (work / "mine.txt").read_text() == "ok"
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_hidden_folders_are_empty_and_a_shown_subfolder_is_read_only(run, scratch):
     others = [scratch / name for name in ("classmate", "out", "extra_checks", "cache")]
     for folder in others:
@@ -165,7 +164,7 @@ def test_hidden_folders_are_empty_and_a_shown_subfolder_is_read_only(run, scratc
     assert sorted(p.name for p in subject.iterdir()) == ["protocol.py"]
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_home_folders_are_hidden_but_the_python_running_the_sandbox_is_not(run):
     folders = [Path("/home"), Path.home()]
     said = run("import json, os, sys; print(json.dumps([os.listdir(p) if os.path.isdir(p) else [] for p in sys.argv[1:]]))", *map(str, folders))
@@ -174,7 +173,7 @@ def test_home_folders_are_hidden_but_the_python_running_the_sandbox_is_not(run):
         assert set(listing) == {p.relative_to(folder).parts[0] for p in python if folder in p.parents}
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_proc_shows_only_the_sandbox_and_no_host_environment(run, monkeypatch, work):
     secret = f"secret-{uuid.uuid4()}"
     monkeypatch.setenv("SANDBOX_TEST_SECRET", secret)
@@ -197,7 +196,7 @@ def test_proc_shows_only_the_sandbox_and_no_host_environment(run, monkeypatch, w
     assert secret not in json.dumps(said)
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 @pytest.mark.parametrize("end", ["main process exits", "sandbox.kill", "bwrap killed"])
 def test_a_setsid_grandchild_ends_with_the_sandbox(command, end, alive):
     tag = f"sandbox-test-{uuid.uuid4()}"
@@ -223,7 +222,7 @@ def test_a_setsid_grandchild_ends_with_the_sandbox(command, end, alive):
         proc.stdout.close()
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_spawning_200_processes_stops_at_the_limit_and_leaves_nothing(run, alive):
     tag = f"sandbox-test-{uuid.uuid4()}"
     said = run(
@@ -249,7 +248,7 @@ def test_spawning_200_processes_stops_at_the_limit_and_leaves_nothing(run, alive
     assert alive(tag) == []
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_the_sandbox_runs_as_an_unprivileged_host_user(command):
     tag = f"sandbox-test-{uuid.uuid4()}"
     proc = command(GRANDCHILD, tag, "stay").popen(stdout=subprocess.PIPE, text=True)
@@ -263,7 +262,7 @@ def test_the_sandbox_runs_as_an_unprivileged_host_user(command):
         proc.stdout.close()
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_allocating_4_gb_raises_memory_error(run):
     said = run(
         """
@@ -280,7 +279,7 @@ def test_allocating_4_gb_raises_memory_error(run):
     assert said == {"small": 100 * 2**20, "big": "MemoryError"}
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_writing_a_200_mb_file_fails(run, work):
     said = run(
         """
@@ -302,7 +301,7 @@ def test_writing_a_200_mb_file_fails(run, work):
     assert (work / "big.bin").stat().st_size <= sandbox.Limits().file_size
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_the_sandbox_dies_with_the_process_that_started_it(command, alive):
     tag = f"sandbox-test-{uuid.uuid4()}"
     cmd = command(GRANDCHILD, tag, "stay")
@@ -337,7 +336,7 @@ def test_resolve_follows_the_mode(monkeypatch, capsys):
     assert sandbox.resolve("off") is False
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_a_bwrap_that_fails_gives_its_reason_in_one_line(monkeypatch, scratch):
     fake = scratch / "bwrap"
     fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create a new namespace' >&2\nexit 1\n")
@@ -349,7 +348,7 @@ def test_a_bwrap_that_fails_gives_its_reason_in_one_line(monkeypatch, scratch):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the sandbox to another user")
-@needs_sandbox
+@pytest.mark.sandbox
 def test_as_root_a_folder_the_sandbox_user_cannot_enter_is_named(command, scratch):
     shown = scratch / "private" / "subject"
     shown.mkdir(parents=True)
@@ -359,7 +358,7 @@ def test_as_root_a_folder_the_sandbox_user_cannot_enter_is_named(command, scratc
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the sandbox a folder of its own")
-@needs_sandbox
+@pytest.mark.sandbox
 def test_as_root_a_writable_folder_is_given_back_to_its_owners(command, work):
     """While the sandbox runs, its user owns the folder it may write; afterwards every path there
     is its owner's again, and what the sandbox made (a symbolic link to a system file too) the

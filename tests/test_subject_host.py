@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from checks.db.server import process_alive
-from checks.engine import sandbox, tempdirs
+from checks.engine import tempdirs
 from checks.engine.host import Contained, SubjectHost
 from checks.engine.processes import kill_tree, watch
 from checks.engine.subject import Subject
@@ -73,7 +73,6 @@ def test_a_checker_that_dies_takes_its_host_zygote_and_spinning_copy_along(tmp_p
                 psutil.Process(pid).kill()
 
 
-needs_sandbox = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox: {sandbox.available()}")
 
 RUN_APART = """
 import json, sys
@@ -86,7 +85,7 @@ print(json.dumps([result.status for result in run.results]))
 """
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_stages_side_by_side_start_their_subjects_from_one_sandbox(scratch, checks_env):
     """A run of every stage at once, each in a process of its own, all from one sandboxed host:
     the solutions pass every check (a copy: as root, the sandbox's user gets what it may write)."""
@@ -131,7 +130,7 @@ def ask(orphan):
 """
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_a_sandboxed_host_answers_only_the_checker(database, scratch):
     """The target's code sees the host's socket; neither a copy nor an orphan it left behind
     gets a zygote of its own from it, while the checker does."""
@@ -158,7 +157,7 @@ def test_a_sandboxed_host_answers_only_the_checker(database, scratch):
         host.close()
 
 
-@needs_sandbox
+@pytest.mark.sandbox
 def test_a_sandboxed_hosts_target_is_its_owners_again_once_the_host_stops(scratch):
     """As root the sandbox's user owns the target while the host runs (it may write there); when
     the host stops, the target and what is in it belong to whoever owned them before."""
