@@ -26,6 +26,7 @@ from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine import tempdirs
 from .engine.collector import CHECK, REASON, STAGE, failure_reason
 from .engine.host import Contained, SubjectHost
+from .engine.parallel import STUCK_SPOTS
 from .engine.relay import SocketRelay
 from .engine.stage_runs import StageRuns
 from .engine.subject import IMPORT_TIMEOUT, Copy, Subject, SubjectFailure, socket_folder
@@ -234,11 +235,12 @@ def stage_runs(
     """A database and a subject for every stage folder the run's checks grade, all started at
     once before the first check (a stage found later starts when first needed)."""
     import_timeout = request.config.getoption("check_timeout") or IMPORT_TIMEOUT
+    shared_spots = request.config.stash.get(STUCK_SPOTS, None)  # when processes check one stage side by side
 
     def make_subject(stage_dir: Path, stage: Stage, url: str) -> Subject:
         return Subject(
             stage_dir, url, stage.modules, launcher(stage_dir), import_timeout, display=display_path(stage_dir),
-            workroot=sandbox_host.folder if sandbox_host else None,
+            workroot=sandbox_host.folder if sandbox_host else None, stuck_spots=set() if shared_spots is None else shared_spots,
         )
 
     runs = StageRuns(lab_server, request.config.getoption("subject_role"), subject_url, make_subject)

@@ -11,6 +11,7 @@ beyond being the target's answer to a question.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -117,6 +118,30 @@ def socket_folder(database_url: str) -> Path | None:
     return Path(host) if host and host.startswith("/") else None
 
 
+class SharedSpots:
+    """The functions an earlier check hung in (``file in function``), shared by the processes of
+    one run that grade the same stage side by side: a file each of them appends to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __bool__(self) -> bool:
+        try:
+            return self.path.stat().st_size > 0
+        except OSError:
+            return False
+
+    def __contains__(self, spot: str) -> bool:
+        try:
+            return json.dumps(spot) in self.path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return False
+
+    def add(self, spot: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as file:  # one short line, appended whole
+            file.write(json.dumps(spot) + "\n")
+
+
 @dataclass
 class Subject:
     """One stage of a target, imported once in a process of its own."""
@@ -130,7 +155,7 @@ class Subject:
     workroot: Path | None = None  # where the subject's folder is made (a sandboxed host's folder); default: the temp folder
     failure: str = ""  # why no check can run (the import hung or the process died)
     tables_after_import: frozenset[str] = frozenset()  # what importing the stage created (say, create_all at import)
-    stuck_spots: set[str] = field(default_factory=set)  # functions an earlier check hung in: ``file in function``
+    stuck_spots: set[str] | SharedSpots = field(default_factory=set)  # functions an earlier check hung in: ``file in function``
     _process: Process | None = None
     _zygote: psutil.Process | None = None  # the zygote, known by its start time too (it may not be our child)
     _workdir: Path | None = None
@@ -320,15 +345,12 @@ class Copy:
             now = time.monotonic()
             if now >= self.deadline:
                 self._timed_out(f"took longer than {self.timeout:g} s and was stopped")
-            sampling = bool(self.subject.stuck_spots) and now - started >= SAMPLE_AFTER
-            if sampling:
+            if now - started >= SAMPLE_AFTER and self.subject.stuck_spots:
                 spot = self.subject.stack(self.pid)
                 if spot and _function_of(spot) in self.subject.stuck_spots:
                     self._timed_out("was stopped: it hung in the same function as an earlier check", spot)
-            if sampling:
-                until = now + 1.0
-            else:
-                until = started + SAMPLE_AFTER if self.subject.stuck_spots else self.deadline
+            # Look again after SAMPLE_AFTER, then every second: a check running side by side may find a hang meanwhile.
+            until = started + SAMPLE_AFTER if now - started < SAMPLE_AFTER else now + 1.0
             try:
                 answer = self.subject._receive(self.channel, min(self.deadline, until))
                 break
