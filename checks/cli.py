@@ -11,8 +11,10 @@ import threading
 from collections.abc import Sequence
 
 from .commands import COMMANDS
+from .commands.common import likely_stages
 from .engine.host import started_early
 from .errors import EXIT_INTERRUPTED, EXIT_SETUP, SetupError, UsageError
+from .registry import libraries_of
 
 # The command modules whose commands check a target (python -m checks, list, hint, watch).
 CHECKING = {"run", "status", "watch"}
@@ -24,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = argv[1:] if argv and argv[0] in COMMANDS else argv
     # A command that checks a target starts its subject host first: it imports the libraries
     # while this process imports its own.
-    early = started_early() if module in CHECKING else contextlib.nullcontext()
+    early = started_early(libraries_of(likely_stages(args))) if module in CHECKING else contextlib.nullcontext()
     try:
         with early:
             command = getattr(importlib.import_module(f".commands.{module}", __package__), function)

@@ -32,7 +32,7 @@ from .engine.stage_runs import StageRuns
 from .engine.subject import IMPORT_TIMEOUT, Copy, Subject, SubjectFailure, socket_folder
 from .engine.zygote import Launcher, plain_launcher
 from .errors import SetupError
-from .registry import Stage, display_path, load_stages, stage_for_path
+from .registry import Stage, display_path, libraries_of, load_stages, stage_for_path
 
 # pytest-timeout only guards the checker itself; the check's own limit is enforced on the subject.
 BACKSTOP = 30.0
@@ -63,9 +63,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         # A network only for a server over TCP: one on a unix socket is reached through the relay.
         over_tcp = socket_folder(get_server().url.render_as_string(hide_password=False)) is None
-        config.stash[SANDBOX_HOST] = SubjectHost(contained=Contained(target, hide, share_network=over_tcp)).start()
+        host = SubjectHost(contained=Contained(target, hide, share_network=over_tcp))
+        config.stash[SANDBOX_HOST] = host.start(libraries_of(_stages_named(config)))
     except SetupError as exc:
         pytest.exit(str(exc), returncode=2)
+
+
+def _stages_named(config: pytest.Config) -> list[Stage]:
+    """The workbook's stages whose checks the command line names (all, when it names none)."""
+    paths = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    named = [stage for stage in load_stages() if any(path == stage.checks_dir or stage.checks_dir in path.parents for path in paths)]
+    return named or list(load_stages())
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

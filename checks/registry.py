@@ -9,6 +9,7 @@ and the exports all read the registry through :func:`load_stages`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -60,6 +61,7 @@ class Stage:
     checks_dir: Path
     checks: tuple[Check, ...]
     modules: tuple[str, ...] = ()  # what the subject imports up front, before any check runs
+    libraries: tuple[str, ...] = ()  # what those modules import (a subject host preloads them)
 
     @property
     def hidden(self) -> bool:
@@ -87,7 +89,13 @@ def _read_stage(stage_toml: Path, hidden: bool) -> Stage:
         )
         for entry in data.get("checks", [])
     )
-    return Stage(stage_id, data["title"], data["folder"], stage_toml.parent, checks, tuple(data.get("modules", ())))
+    modules, libraries = tuple(data.get("modules", ())), tuple(data.get("libraries", ()))
+    return Stage(stage_id, data["title"], data["folder"], stage_toml.parent, checks, modules, libraries)
+
+
+def libraries_of(stages: Sequence[Stage]) -> list[str]:
+    """The libraries the code of these stages imports, each once, in stage order."""
+    return list(dict.fromkeys(name for stage in stages for name in stage.libraries))
 
 
 @cache

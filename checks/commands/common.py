@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..db.server import get_server
 from ..errors import UsageError
 from ..registry import REPO_ROOT, Stage, find_stage, load_stages
 from . import COMMANDS
@@ -74,8 +73,20 @@ def select(ids: Sequence[str], target: str | None) -> Selection:
     return Selection(stages, target or str(folder.parent), note)
 
 
+def likely_stages(args: Sequence[str]) -> list[Stage]:
+    """The stages a checking command's arguments most likely select, before they are parsed (the
+    stage ids among them, else the stage folder it runs in, else all): what its subject host
+    preloads the libraries of. A wrong guess costs time, never a result."""
+    known = {stage.id for stage in load_stages()}
+    return select([arg for arg in args if arg in known], None).stages
+
+
 def prepare(target_name: str) -> Path:
     """Find the target and the database server, or raise SetupError/UsageError."""
+    from ..db.server import (
+        get_server,  # here: the CLI reads the stage selection before its heavy imports
+    )
+
     target = resolve_target(target_name)
     if not target.is_dir():
         raise UsageError(f"target {target} is not a folder; use --target labs, solutions or a path to a copy of labs/")

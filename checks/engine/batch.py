@@ -32,7 +32,7 @@ import psycopg2
 from ..db.roles import StudentRole
 from ..db.server import Server
 from ..errors import SetupError
-from ..registry import Stage, find_stage
+from ..registry import Stage, find_stage, libraries_of
 from ..results import CheckResult
 from . import tempdirs
 from .host import SubjectHost
@@ -151,7 +151,7 @@ class Batch:
             return []
         with self.lock:
             if self.host is None:
-                self.host = SubjectHost().start()
+                self.host = SubjectHost().start(libraries_of(self.stages))
             return ["--subject-host", str(self.host.ready().socket_path)]
 
     def close(self) -> None:

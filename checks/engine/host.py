@@ -93,14 +93,15 @@ class SubjectHost:
         self._process: subprocess.Popen | None = None
         self._sandbox: sandbox.Command | None = None  # how the sandbox was started (its user, when the grader is root)
 
-    def start(self) -> SubjectHost:
-        """Start the host; it imports the libraries while the caller goes on."""
+    def start(self, libraries: Sequence[str] = ()) -> SubjectHost:
+        """Start the host; it imports the ``libraries`` (the stages', see :func:`libraries_of`)
+        while the caller goes on."""
         self.folder = tempdirs.make("host")
         self.socket_path = self.folder / "host.sock"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(str(self.socket_path))
-            argv = subject_python("host", "--fd", str(listener.fileno()))
+            argv = subject_python("host", "--fd", str(listener.fileno()), "--preload", ",".join(libraries))
             options = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL, "start_new_session": True, "pass_fds": (listener.fileno(),)}
             if self.contained is None:
                 self._process = subprocess.Popen(argv, env=subject_env(self.folder), cwd=self.folder, **options)
@@ -223,10 +224,10 @@ _early: list[SubjectHost] = []
 
 
 @contextlib.contextmanager
-def started_early() -> Iterator[None]:
+def started_early(libraries: Sequence[str]) -> Iterator[None]:
     """Start a subject host now, before the checker's own imports, for the run that follows to
     take (:func:`take_early`); stop it afterwards if nothing took it."""
-    host = SubjectHost().start()
+    host = SubjectHost().start(libraries)
     _early.append(host)
     try:
         yield

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..registry import REPO_ROOT, Stage, load_stages
+from ..registry import REPO_ROOT, Stage, libraries_of, load_stages
 from ..results import Run
 from .collector import Listener, ResultCollector
 from .host import SubjectHost, take_early
@@ -62,7 +62,7 @@ def subject_host(options: Sequence[str], stages: Sequence[Stage]) -> Iterator[li
     if "--sandbox" in options or "--subject-host" in options:
         yield list(options)
         return
-    host = take_early() or (SubjectHost().start() if len({stage.folder for stage in stages}) > 1 else None)
+    host = take_early() or (SubjectHost().start(libraries_of(stages)) if len({stage.folder for stage in stages}) > 1 else None)
     if host is None:
         yield list(options)
         return

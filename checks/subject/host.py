@@ -1,10 +1,10 @@
-"""``python -m checks.subject.host --fd N``: the libraries imported once, a zygote forked per stage.
+"""``python -m checks.subject.host --fd N [--preload LIBS]``: the libraries imported once, a zygote forked per stage.
 
 Importing SQLAlchemy, FastAPI and Alembic costs a new Python process over half a second. The
-host imports them (and nothing of any target) once; for each stage a checker asks it to start,
-it forks a child that takes the environment, working folder and log it is given and becomes
-that stage's zygote (:func:`checks.subject.__main__.zygote`). Used by a run of several stages and
-by a class; in a sandbox, one host serves the stages of one target.
+host imports what the run's stages use (and nothing of any target) once; for each stage a
+checker asks it to start, it forks a child that takes the environment, working folder and log it
+is given and becomes that stage's zygote (:func:`checks.subject.__main__.zygote`). Used by a run
+of several stages and by a class; in a sandbox, one host serves the stages of one target.
 
 The checker binds the host's unix socket and passes it as file descriptor ``N``; the host
 listens on it. Each request comes with the zygote's log as a file descriptor (the host needs
@@ -27,30 +27,19 @@ from pathlib import Path
 from .__main__ import zygote
 from .protocol import Channel, peer_pid
 
-# What stages import, loaded before any target's code (each only if installed).
-PRELOAD = (
-    "psycopg2",
-    "psycopg2.extras",
-    "dotenv",
-    "sqlalchemy.orm",
-    "pydantic",
-    "email_validator",
-    "fastapi",
-    "fastapi.testclient",
-    "alembic.command",
-    "alembic.autogenerate",
-    "alembic.runtime.migration",
-    "alembic.script",
-)
+# What the subject side itself uses, loaded before any target's code (each only if installed);
+# ``--preload`` adds what the stages' code imports (their ``libraries`` in the registry).
+PRELOAD = ("psycopg2", "fastapi.testclient")
 
 
-def preload() -> None:
-    for name in PRELOAD:
+def preload(libraries: list[str]) -> None:
+    for name in [*PRELOAD, *libraries]:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
-    from . import migrations  # noqa: F401
+    if "alembic" in sys.modules:
+        from . import migrations  # noqa: F401
     from .http import warm_up
 
     warm_up()
@@ -122,8 +111,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m checks.subject.host")
     parser.add_argument("--fd", required=True, type=int, help="a bound unix socket to listen on")
     parser.add_argument("--outside-only", action="store_true", help="answer only processes outside this PID namespace")
+    parser.add_argument("--preload", default="", help="comma-separated libraries the stages' code imports")
     args = parser.parse_args()
-    preload()
+    preload(list(filter(None, args.preload.split(","))))
     signal.signal(signal.SIGCHLD, reap)
     listener = socket.socket(fileno=args.fd)
     listener.set_inheritable(False)
