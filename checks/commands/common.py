@@ -83,9 +83,8 @@ def likely_stages(args: Sequence[str]) -> list[Stage]:
 
 def prepare(target_name: str) -> Path:
     """Find the target and the database server, or raise SetupError/UsageError."""
-    from ..db.server import (
-        get_server,  # here: the CLI reads the stage selection before its heavy imports
-    )
+    # Imported here: the CLI reads the stage selection (likely_stages) before its heavy imports.
+    from ..db.server import get_server
 
     target = resolve_target(target_name)
     if not target.is_dir():
