@@ -16,8 +16,9 @@ from .engine.host import started_early
 from .errors import EXIT_INTERRUPTED, EXIT_SETUP, SetupError, UsageError
 from .registry import libraries_of
 
-# The command modules whose commands check a target (python -m checks, list, hint, watch).
-CHECKING = {"run", "status", "watch"}
+# The command modules whose commands check a target in this process (python -m checks, list, hint;
+# watch starts a `python -m checks` for each round).
+CHECKING = {"run", "status"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

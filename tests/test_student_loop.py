@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 
+import psutil
+
 from checks.registry import REPO_ROOT, find_stage
 
 
@@ -83,6 +85,13 @@ def test_reset_asks_first(workbook_clone, checks_env):
     assert not (clone / "backups").exists()
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:  # it ended meanwhile
+        return []
+
+
 def test_watch_runs_again_after_an_edit(checks_env, make_target):
     target = make_target("01")
     proc = subprocess.Popen(
@@ -97,6 +106,8 @@ def test_watch_runs_again_after_an_edit(checks_env, make_target):
         while not any("stage 01:" in line for line in lines):
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
             time.sleep(0.2)
+        hosts = [child.pid for child in psutil.Process(proc.pid).children() if "checks.subject.host" in " ".join(_cmdline(child))]
+        assert hosts == [], "watch keeps a subject host of its own, which no round uses (each round is a run of its own)"
         edited = posts.read_text().replace("ORDER BY id", "ORDER BY id DESC")
         while sum("stage 01:" in line for line in lines) < 2:
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
