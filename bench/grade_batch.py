@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import fresh_environment
+
 ROOT = Path(__file__).resolve().parents[1]
-# Unset as on a fresh install: the embedded server, and Python writing its bytecode caches (a
-# machine that sets PYTHONDONTWRITEBYTECODE compiles the checks again on every run).
-AS_INSTALLED = ("DATABASE_URL", "PYTHONDONTWRITEBYTECODE")
 KINDS = ("solution", "starter", "broken")
 
 
@@ -50,7 +49,7 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 def naive(submission: Path, stages: list[str], scratch: Path) -> float:
     """One fresh pytest process and one fresh embedded server (new data directory) for one student."""
-    env = {k: v for k, v in os.environ.items() if k not in AS_INSTALLED}
+    env = fresh_environment()
     env["SQL_LAB_CACHE_DIR"] = tempfile.mkdtemp(dir=scratch)  # initdb + start + stop, every time
     command = [sys.executable, "-m", "pytest", *[str(ROOT / "checks" / f"stage{s}") for s in stages]]
     command += ["--target", str(submission / "labs"), "-q", "-p", "no:cacheprovider", "-o", "addopts="]
@@ -69,7 +68,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
         folder = Path(tmp) / "submissions"
         submissions = build(folder, args.n)
-        env = {k: v for k, v in os.environ.items() if k not in AS_INSTALLED}
+        env = fresh_environment()
         command = [sys.executable, "-m", "checks", "grade", str(folder), "--jobs", str(args.jobs), "--out", str(Path(tmp) / "grades")]
         command += ["--sandbox", args.sandbox]
         command += [f"--stage={s}" for s in stages]

@@ -22,11 +22,9 @@ import time
 from pathlib import Path
 
 import psutil
+from installed import fresh_environment
 
 ROOT = Path(__file__).resolve().parents[1]
-# Unset as on a fresh install: the embedded server, and Python writing its bytecode caches (a
-# machine that sets PYTHONDONTWRITEBYTECODE compiles the checks again on every run).
-AS_INSTALLED = ("DATABASE_URL", "PYTHONDONTWRITEBYTECODE")
 
 
 def busy() -> float:
@@ -61,7 +59,7 @@ def main() -> None:
     parser.add_argument("--kept", action="store_true", help="keep the server running between warm runs (db start)")
     args = parser.parse_args()
     command = [sys.executable, "-m", "checks", *args.stage, "--target", args.target]
-    base = {k: v for k, v in os.environ.items() if k not in AS_INSTALLED}
+    base = fresh_environment()
     with tempfile.TemporaryDirectory(prefix="student-bench-") as tmp:
         cold = [timed(command, base | {"SQL_LAB_CACHE_DIR": tempfile.mkdtemp(dir=tmp)}) for _ in range(args.runs)]
         env = base | {"SQL_LAB_CACHE_DIR": tempfile.mkdtemp(dir=tmp)}

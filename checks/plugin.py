@@ -71,9 +71,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _stages_named(config: pytest.Config) -> list[Stage]:
     """The workbook's stages whose checks the command line names (all, when it names none)."""
-    paths = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
-    named = [stage for stage in load_stages() if any(path == stage.checks_dir or stage.checks_dir in path.parents for path in paths)]
-    return named or list(load_stages())
+    named = {stage_for_path(config.invocation_params.dir / arg.split("::")[0]) for arg in config.args}
+    return [stage for stage in load_stages() if stage in named] or list(load_stages())
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

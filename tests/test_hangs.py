@@ -5,9 +5,7 @@ import re
 
 from checks.engine.parallel import SHARDS
 from checks.engine.subject import SharedSpots
-from checks.registry import REPO_ROOT
 
-SOLUTION = REPO_ROOT / "solutions" / "01_psycopg2"
 # Every SELECT spins: the checks of list_posts, of get_post and of the API's GET routes hang in _run.
 RUN = '    """Execute one statement with parameters, commit, and return its rows as plain dicts."""\n'
 LOOP = RUN + '    while query.startswith("SELECT"):\n        pass\n'
