@@ -7,6 +7,9 @@ from pathlib import Path
 if sys.path and sys.path[0] == os.getcwd() and Path.cwd() != Path(__file__).resolve().parent.parent:
     del sys.path[0]
 
-from checks.cli import main  # noqa: E402
+try:
+    from checks.cli import main  # noqa: E402
+except KeyboardInterrupt:  # Ctrl-C while Python was still loading the grader: nothing to clean up
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

@@ -62,3 +62,23 @@ def test_ctrl_c_stops_every_stage_and_drops_their_databases(checks_env, tmp_path
     assert "interrupted" in out and "Traceback" not in out + err
     assert all(f"stage {stage}:" in out for stage in ("01", "02", "03")), out
     assert set(leftover_databases(get_server())) - before == set()
+
+
+def test_ctrl_c_while_the_run_starts_leaves_no_server_running(checks_env, cache_dir, sigint_not_ignored):
+    """The embedded server starts in a thread while the run imports: a Ctrl-C at any moment of
+    the start still ends with the server stopped."""
+    env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
+    env.pop("DATABASE_URL")
+    command = [sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect_reads"]
+    first = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr  # the data directory is made: later starts are quick
+    running = cache_dir / "pgdata-18" / "postmaster.pid"
+    for delay in (0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=sigint_not_ignored)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        # 130: interrupted; 0: it was done first; -SIGINT: Python had not yet taken over Ctrl-C
+        assert proc.returncode in (0, 130, -signal.SIGINT), (delay, out + err)
+        assert not running.exists(), f"a Ctrl-C {delay} s into the run left the server running"

@@ -20,13 +20,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 import warnings
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import psycopg2
@@ -34,12 +37,13 @@ from dotenv import dotenv_values
 from platformdirs import user_cache_dir
 from psycopg2 import sql
 from psycopg2.extensions import encrypt_password
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from ..errors import SetupError
 from ..registry import REPO_ROOT
 from . import scratch
+
+if TYPE_CHECKING:  # SQLAlchemy loads where a URL is parsed: an early start begins before it
+    from sqlalchemy.engine import URL
 
 # Bound once: checks may monkeypatch psycopg2.connect for the code under test, never for the harness.
 pg_connect = psycopg2.connect
@@ -103,6 +107,9 @@ def display_url(url: URL) -> str:
 
 def parse_database_url(raw: str, source: str = ENVIRONMENT) -> URL:
     """Parse a ``DATABASE_URL`` (libpq or SQLAlchemy form) into a psycopg2 SQLAlchemy URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     raw = raw.strip()
     if raw.startswith("postgres://"):  # the short scheme some hosts print; SQLAlchemy wants postgresql
         raw = "postgresql://" + raw.removeprefix("postgres://")
@@ -269,18 +276,58 @@ def _embedded_server(uri: str) -> Server:
 
 def start_embedded() -> Server:
     """Start (or attach to) the embedded server in the user's cache directory."""
+    return _embedded_server((_launched.result() if _launched else _launch()).get_uri())
+
+
+# The embedded server's start, begun early in a thread (launch_early), for start_embedded to take.
+_launched: Future[Any] | None = None
+
+
+def launch_early() -> None:
+    """If the process will use the embedded server, start it now in a thread: PostgreSQL starts
+    while the caller imports what it needs. The thread runs ``pg_ctl`` and imports nothing (an
+    import racing the main thread's could be left half done by a Ctrl-C there)."""
+    global _launched
+    if _launched is not None or configured_url()[0]:
+        return
+    embedded_library()
+    import pwd  # noqa: F401  (what the library imports as it starts a server)
+    import stat  # noqa: F401
+
+    launched = _launched = Future()
+
+    def launch() -> None:
+        try:
+            launched.set_result(_launch())
+        except BaseException as exc:  # start_embedded raises it in the caller's thread
+            launched.set_exception(exc)
+
+    threading.Thread(target=launch, name="server start").start()
+
+
+def settle_early() -> None:
+    """Wait for an early start to end, even through Ctrl-C: the server it started must be known
+    to this process (and so stopped at its exit) before the process leaves."""
+    while _launched is not None and not _launched.done():
+        try:
+            _launched.exception()
+        except KeyboardInterrupt:
+            continue
+
+
+def _launch() -> Any:
+    """Start (or attach to) the embedded server: the library's handle."""
     library = embedded_library()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     forget_dead_handles()
     # The last process using the server stops it at exit, unless `db start` asked to keep it.
     try:
-        handle = library.get_server(PGDATA, cleanup_mode=None if KEEP_RUNNING.exists() else "stop")
+        return library.get_server(PGDATA, cleanup_mode=None if KEEP_RUNNING.exists() else "stop")
     except Exception as exc:  # initdb/pg_ctl failures: the server log holds the details
         raise SetupError(
             f"could not start the embedded PostgreSQL ({type(exc).__name__}); see {PGDATA / 'log'}, "
             f"or delete {PGDATA} to start afresh, or set DATABASE_URL to a server of your own"
         ) from None
-    return _embedded_server(handle.get_uri())
 
 
 def embedded_uri() -> str | None:
