@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from .commands import COMMANDS
 from .commands.common import likely_stages
-from .db.server import launch_early, settle_early
 from .engine.host import started_early
 from .errors import EXIT_INTERRUPTED, EXIT_SETUP, SetupError, UsageError
 from .registry import libraries_of
@@ -30,11 +29,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A command that checks a target starts its database server and subject host first: PostgreSQL
     # starts and the host imports the libraries while this process imports its own.
     checking = module in CHECKING and not {"-h", "--help"} & set(args)
-    early = started_early(libraries_of(likely_stages(args))) if checking else contextlib.nullcontext()
+    early, settle = contextlib.nullcontext(), None
     try:
         if checking:
-            launch_early()
+            early = started_early(libraries_of(likely_stages(args)))
         with early:
+            if checking:  # the host has started: the server module loads while it imports
+                from .db.server import launch_early, settle_early
+
+                settle = settle_early
+                launch_early()
             command = getattr(importlib.import_module(f".commands.{module}", __package__), function)
             code = command(args)
     except (SetupError, UsageError) as exc:
@@ -46,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 1
     finally:
-        settle_early()
+        if settle:
+            settle()
     gc.freeze()  # the collection at exit then skips all that was imported: 0.1 s less for every command
     return exit_now_if_stuck(code)
 
