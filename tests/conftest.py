@@ -88,6 +88,19 @@ def checks_env() -> Callable[..., dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
+def embedded_env() -> Callable[[Path], dict[str, str]]:
+    """``embedded_env(cache)``: environment for a ``python -m checks`` subprocess on an embedded
+    server of its own, kept in the ``SQL_LAB_CACHE_DIR`` folder ``cache`` (no ``DATABASE_URL``)."""
+
+    def build(cache: Path) -> dict[str, str]:
+        env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache)}
+        env.pop("DATABASE_URL", None)
+        return env
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def run_cli(checks_env) -> Callable[..., subprocess.CompletedProcess]:
     """``run_cli(*args, env=None, timeout=600)``: run ``python -m checks ARGS`` from the workbook root."""
 

@@ -1,6 +1,5 @@
 """Runs that meet: many `python -m checks` at once share one embedded server without a crash."""
 
-import os
 import subprocess
 import sys
 
@@ -15,11 +14,10 @@ ROUNDS = 10
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a guard against hangs only: 100 runs take long on a busy machine
-def test_ten_simultaneous_runs_round_after_round_never_crash(cache_dir):
+def test_ten_simultaneous_runs_round_after_round_never_crash(cache_dir, embedded_env):
     """Each round starts 10 runs together on a stopped server: they race to start it, attach,
     forget dead handles and stop it (the last one out), all through the library's handle file."""
-    env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache_dir)}
-    env.pop("DATABASE_URL", None)
+    env = embedded_env(cache_dir)
     command = [sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect"]
     for round_ in range(ROUNDS):
         print(f"round {round_}", flush=True)
@@ -30,10 +28,9 @@ def test_ten_simultaneous_runs_round_after_round_never_crash(cache_dir):
             assert run.returncode == 0, f"round {round_}, exit {run.returncode}: {stdout[-1000:]} {stderr[-1000:]}"
 
 
-def test_a_handle_file_cut_short_is_started_afresh(cache_dir):
+def test_a_handle_file_cut_short_is_started_afresh(cache_dir, embedded_env):
     """A process killed while the library rewrote its list of attached processes left half a file."""
-    env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache_dir)}
-    env.pop("DATABASE_URL", None)
+    env = embedded_env(cache_dir)
     command = [sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect"]
     for handles in (None, "[12, 3"):
         if handles:

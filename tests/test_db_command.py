@@ -42,11 +42,10 @@ def _no_traceback(proc: subprocess.CompletedProcess) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def kept(make_cache_dir):
+def kept(make_cache_dir, embedded_env):
     """An embedded server of its own, kept running by `db start`: (environment, printed DATABASE_URL, admin URL)."""
     cache = make_cache_dir()
-    env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache)}
-    env.pop("DATABASE_URL", None)
+    env = embedded_env(cache)
     started = _no_traceback(_db("start", env=env))
     assert started.returncode == 0, started.stderr
     url = started.stdout.splitlines()[0].removeprefix("export DATABASE_URL='").removesuffix("'")

@@ -64,11 +64,10 @@ def test_ctrl_c_stops_every_stage_and_drops_their_databases(checks_env, tmp_path
     assert set(leftover_databases(get_server())) - before == set()
 
 
-def test_ctrl_c_while_the_run_starts_leaves_no_server_running(checks_env, cache_dir, sigint_not_ignored):
+def test_ctrl_c_while_the_run_starts_leaves_no_server_running(embedded_env, cache_dir, sigint_not_ignored):
     """The embedded server starts in a thread while the run imports: a Ctrl-C at any moment of
     the start still ends with the server stopped."""
-    env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
-    env.pop("DATABASE_URL")
+    env = embedded_env(cache_dir)
     command = [sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect_reads"]
     first = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert first.returncode == 0, first.stdout + first.stderr  # the data directory is made: later starts are quick

@@ -40,9 +40,8 @@ def test_a_throwaway_database_is_made_in_the_tablespace_in_memory(lab_server: Se
             assert stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077  # nobody but the server's user may enter
 
 
-def test_after_a_restart_the_folder_in_memory_is_made_again_and_the_workbook_database_stays_on_disk(cache_dir, checks_env, run_cli):
-    env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
-    env.pop("DATABASE_URL")
+def test_after_a_restart_the_folder_in_memory_is_made_again_and_the_workbook_database_stays_on_disk(cache_dir, embedded_env, run_cli):
+    env = embedded_env(cache_dir)
     check = ("01", "--target", "solutions", "-k", "connect")
     assert run_cli(*check, env=env).returncode == 0
     folder = scratch.folder_for(cache_dir / "pgdata-18")
@@ -60,13 +59,12 @@ def test_after_a_restart_the_folder_in_memory_is_made_again_and_the_workbook_dat
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_folder_of_someone_else_in_its_place_is_not_used(cache_dir, checks_env, run_cli):
+def test_a_folder_of_someone_else_in_its_place_is_not_used(cache_dir, embedded_env, run_cli):
     folder = scratch.folder_for(cache_dir / "pgdata-18")
     folder.mkdir(mode=0o777)  # made first by another user, say: open to all
     folder.chmod(0o777)
     try:
-        env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
-        env.pop("DATABASE_URL")
+        env = embedded_env(cache_dir)
         proc = run_cli("01", "--target", "solutions", "-k", "connect", env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert not any(folder.iterdir())  # the runs' databases went to the data directory instead
@@ -74,12 +72,11 @@ def test_a_folder_of_someone_else_in_its_place_is_not_used(cache_dir, checks_env
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_data_directory_deleted_and_made_anew_gets_its_folder_in_memory_anew(cache_dir, checks_env, run_cli):
+def test_a_data_directory_deleted_and_made_anew_gets_its_folder_in_memory_anew(cache_dir, embedded_env, run_cli):
     """Deleting the data directory to start afresh (as an error message may advise) leaves the
     old server's folder in /dev/shm, which PostgreSQL refuses to take as a new tablespace: the
     new server gets a folder of its own, and the old one's is removed."""
-    env = checks_env(SQL_LAB_CACHE_DIR=str(cache_dir))
-    env.pop("DATABASE_URL")
+    env = embedded_env(cache_dir)
     check = ("01", "--target", "solutions", "-k", "connect")
     folder = scratch.folder_for(cache_dir / "pgdata-18")
     try:
