@@ -2,9 +2,11 @@
 
 import pytest
 
-from checks.commands.run import keyword_expression
+from checks.commands import status
+from checks.commands.common import VALUE_OPTIONS, likely_stages
+from checks.commands.run import build_parser, keyword_expression
 from checks.errors import UsageError
-from checks.registry import Check, find_stage, load_stages
+from checks.registry import REPO_ROOT, Check, find_stage, load_stages
 
 
 def _check(check_id, title):
@@ -28,6 +30,22 @@ def test_a_pytest_expression_over_ids_is_kept():
 def test_a_word_no_check_contains_is_a_usage_error_naming_the_stages():
     with pytest.raises(UsageError, match="no check of stage 09 has 'pool' in its title or id"):
         keyword_expression("pool", CHECKS)
+
+
+def test_the_early_guess_of_the_stages_skips_option_values(monkeypatch):
+    """The subject host starts before the command line is parsed: ``-k 02`` names no stage."""
+    monkeypatch.chdir(REPO_ROOT)
+    every = list(load_stages())
+    assert likely_stages(["-k", "02"]) == every
+    assert likely_stages(["01", "--timeout", "03"]) == [find_stage("01")]
+    assert likely_stages(["--target", "solutions", "03"]) == [find_stage("03")]
+
+
+def test_the_guess_knows_every_option_that_takes_a_value():
+    parsers = [build_parser(), status._parser("list", ""), status._parser("hint", "")]
+    valued = {flag for parser in parsers for action in parser._actions if action.option_strings and action.nargs is None
+              and action.const is None for flag in action.option_strings}
+    assert valued == VALUE_OPTIONS
 
 
 def test_k_matches_a_title_phrase_in_a_real_run(run_checks):

@@ -73,12 +73,17 @@ def select(ids: Sequence[str], target: str | None) -> Selection:
     return Selection(stages, target or str(folder.parent), note)
 
 
+# The options of the checking commands that take the next argument as their value (``-k 02`` names no stage).
+VALUE_OPTIONS = frozenset({"-k", "--target", "--timeout", "--json-file", "--extra-checks"})
+
+
 def likely_stages(args: Sequence[str]) -> list[Stage]:
     """The stages a checking command's arguments most likely select, before they are parsed (the
     stage ids among them, else the stage folder it runs in, else all): what its subject host
     preloads the libraries of. A wrong guess costs time, never a result."""
     known = {stage.id for stage in load_stages()}
-    return select([arg for arg in args if arg in known], None).stages
+    named = [arg for before, arg in zip(["", *args], args) if arg in known and before not in VALUE_OPTIONS]
+    return select(named, None).stages
 
 
 def prepare(target_name: str) -> Path:
