@@ -212,6 +212,44 @@ def test_a_checker_that_stops_says_why(tmp_path, run_cli):
     assert "ada: crashed: the checker stopped with exit code 3" in proc.stdout, proc.stdout
 
 
+def test_grading_again_into_the_same_folder_keeps_the_earlier_grades_csv(tmp_path, run_cli):
+    """Regrading one late student with the default --out must not cost the class's table."""
+    out = tmp_path / "grades"
+    for students in (["ada", "bob"], ["cyd"]):
+        submissions = tmp_path / "-".join(students)
+        for student in students:
+            shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / student / STAGE)
+        proc = run_cli("grade", str(submissions), "--stage", "01", "--out", str(out))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    (kept,) = out.glob("grades-*.csv")
+    assert f"The grades.csv of the earlier run there is kept as {kept.name}." in proc.stdout
+    assert [row["student"] for row in csv.DictReader(kept.open())] == ["ada", "bob"]
+    assert [row["student"] for row in csv.DictReader((out / "grades.csv").open())] == ["cyd"]
+
+
+@pytest.mark.parametrize(("files", "says"), [
+    ([], "is empty; it should hold one folder per student"),
+    (["ada.zip", "bob.zip"], "holds no student folders, only files (ada.zip, bob.zip); unpack each archive into a folder of its own"),
+])
+def test_a_folder_without_student_folders_is_one_clear_line_and_writes_nothing(tmp_path, run_cli, files, says):
+    submissions, out = tmp_path / "subs", tmp_path / "grades"
+    submissions.mkdir()
+    for name in files:
+        (submissions / name).write_bytes(b"PK")
+    proc = run_cli("grade", str(submissions), "--out", str(out))
+    (line,) = proc.stderr.splitlines()
+    assert proc.returncode == 2 and line.startswith(f"error: {submissions} {says}"), proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["grade", ".", "--jobs", "0"], ["grade", ".", "--wall", "0"], ["grade", ".", "--timeout", "-5"], ["--timeout", "0"]])
+def test_limits_below_one_are_refused_in_one_line(run_cli, command):
+    proc = run_cli(*command)
+    prog = "python -m checks grade" if command[0] == "grade" else "python -m checks"
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(f"{prog}: error: argument {command[-2]}: {command[-1]} is "), proc.stderr
+
+
 def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, cache_dir, checks_env, sigint_not_ignored):
     submissions, reached = tmp_path / "subs", tmp_path / "reached"
     for n in range(2):  # graded first (--jobs 1, by name), then the batch gets stuck on a student that hangs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,28 @@ def add_target_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", help="labs (default; in a stage folder, the folder that holds it), solutions, or a path to a copy of labs/"
     )
+
+
+def seconds(text: str) -> float:
+    """argparse type of a time limit: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a time limit; give a number of seconds above 0")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    """argparse type of how many at once: a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is too few; give 1 or more")
+    return value
 
 
 def select_stages(ids: Sequence[str]) -> list[Stage]:

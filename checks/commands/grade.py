@@ -15,7 +15,10 @@ from ..engine.batch import Batch, Submission, find_submissions
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import load_stages
 from ..reporting import exports, terminal
-from .common import select_stages
+from .common import at_least_one, seconds, select_stages
+
+
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z")
 
 
 class Progress:
@@ -38,9 +41,9 @@ def grade_command(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m checks grade", description=grade_command.__doc__)
     parser.add_argument("submissions", type=Path, help="a folder with one subfolder per student")
     parser.add_argument("--stage", action="append", default=[], metavar="STAGE", help="grade only this stage (repeatable)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once (default: cores)")
-    parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
-    parser.add_argument("--wall", type=float, default=600, metavar="S", help="seconds a whole submission may take (default 600)")
+    parser.add_argument("--jobs", type=at_least_one, default=os.cpu_count() or 1, help="submissions graded at once (default: cores)")
+    parser.add_argument("--timeout", type=seconds, metavar="S", help="seconds each check may take")
+    parser.add_argument("--wall", type=seconds, default=600, metavar="S", help="seconds a whole submission may take (default 600)")
     parser.add_argument("--out", type=Path, default=Path("grades"), help="where to write the exports (default grades/)")
     parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks, reported separately")
     parser.add_argument(
@@ -51,16 +54,18 @@ def grade_command(argv: Sequence[str]) -> int:
     if not args.submissions.is_dir():
         raise UsageError(f"{args.submissions} is not a folder of submissions")
     stages = select_stages(args.stage)
+    submissions = find_submissions(args.submissions, stages)
+    if not submissions:
+        raise UsageError(nothing_to_grade(args.submissions))
     extra = args.extra_checks.resolve() if args.extra_checks else None
     hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     everything = list(stages) + hidden
     out = args.out.resolve()
     hide = [args.submissions.resolve(), out, *([extra] if extra else [])]
     batch = Batch(everything, get_server(), args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
-    submissions = find_submissions(args.submissions, stages)
     progress = Progress(len(submissions))
     interrupted = False
-    pool = ThreadPoolExecutor(max_workers=max(1, args.jobs))
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
     try:
         futures = [pool.submit(batch.grade, submission) for submission in submissions]
         for future in as_completed(futures):
@@ -73,9 +78,22 @@ def grade_command(argv: Sequence[str]) -> int:
         batch.close()
         progress.clear()
     finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
-    exports.write_all(args.out, finished, everything)
+    kept = exports.write_all(args.out, finished, everything)
     print(exports.summary(finished, everything, args.out))
+    if kept:
+        print(f"The grades.csv of the earlier run there is kept as {kept.name}.")
     if interrupted:
         print(f"interrupted: {len(finished)} of {len(submissions)} submissions graded; their results are in {args.out}")
         return EXIT_INTERRUPTED
     return 0
+
+
+def nothing_to_grade(folder: Path) -> str:
+    """Why a folder of submissions holds no student, and what to do."""
+    wanted = "one folder per student, with a copy of their repository or of its labs/"
+    files = sorted(path.name for path in folder.iterdir())
+    if not files:
+        return f"{folder} is empty; it should hold {wanted}"
+    named = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+    unpack = "unpack each archive into a folder of its own: " if any(name.endswith(ARCHIVES) for name in files) else ""
+    return f"{folder} holds no student folders, only files ({named}); {unpack}it should hold {wanted}"

@@ -18,7 +18,7 @@ from ..registry import Check, load_stages
 from ..reporting import classroom, terminal
 from ..results import Run
 from . import COMMANDS
-from .common import add_target_option, prepare, select
+from .common import add_target_option, prepare, seconds, select
 
 EXPRESSION = re.compile(r"\b(and|or|not)\b|[()]")
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids to grade, e.g. 01 02 (default: all; in a stage folder, its stage)")
     add_target_option(parser)
     parser.add_argument("-k", dest="pattern", metavar="PATTERN", help="only the checks whose title or id contains PATTERN (any case)")
-    parser.add_argument("--timeout", type=float, metavar="S", help="seconds each check may take")
+    parser.add_argument("--timeout", type=seconds, metavar="S", help="seconds each check may take")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--verbose", "-v", action="store_true", help="show pytest's full output")
     parser.add_argument("--json-file", type=Path, metavar="PATH", help="also write the JSON results to PATH")

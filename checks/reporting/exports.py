@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,9 +70,26 @@ def junit(student: str, results: Sequence[CheckResult], seconds: float) -> ET.El
     return ET.ElementTree(suite)
 
 
-def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Stage]) -> None:
-    """grades.csv for the class; results.json and junit.xml for each student."""
+def keep_previous(out: Path) -> Path | None:
+    """Rename the ``grades.csv`` an earlier run left in ``out`` to ``grades-<its time>.csv`` (never
+    over another file); its new path, or None when there was none."""
+    previous = out / "grades.csv"
+    if not previous.is_file():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(previous.stat().st_mtime))
+    kept, number = out / f"grades-{stamp}.csv", 1
+    while kept.exists():
+        number += 1
+        kept = out / f"grades-{stamp}-{number}.csv"
+    previous.rename(kept)
+    return kept
+
+
+def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Stage]) -> Path | None:
+    """grades.csv for the class; results.json and junit.xml for each student (a student's earlier
+    ones are replaced). A grades.csv already in ``out`` is kept under a new name, which is returned."""
     out.mkdir(parents=True, exist_ok=True)
+    kept = keep_previous(out)
     with (out / "grades.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", "status", *[_column(s) for s in stages], "total", "max_total"])
@@ -83,6 +101,7 @@ def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Sta
         folder.mkdir(exist_ok=True)
         (folder / "results.json").write_text(json.dumps(gradescope(sub.results, sub.seconds, sub.status, sub.problem), indent=2), encoding="utf-8")
         junit(sub.student, sub.results, sub.seconds).write(folder / "junit.xml", encoding="utf-8", xml_declaration=True)
+    return kept
 
 
 def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Path) -> str:
