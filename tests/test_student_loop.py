@@ -1,5 +1,7 @@
 """The student's loop: clear failures for broken or hanging code, list, hint, watch, reset, db."""
 
+import os
+import pty
 import re
 import shutil
 import subprocess
@@ -80,9 +82,36 @@ def test_reset_restores_the_starter_and_keeps_a_backup(workbook_clone, checks_en
 
 def test_reset_asks_first(workbook_clone, checks_env):
     clone = workbook_clone
-    proc = subprocess.run([sys.executable, "-m", "checks", "reset", "01"], cwd=clone, env=checks_env(), input="n\n", capture_output=True, text=True)
-    assert proc.returncode == 1 and "Nothing changed" in proc.stdout
+    for answer in ("n\n", ""):  # a "no", and the end of input (Ctrl-D, or no terminal)
+        proc = subprocess.run([sys.executable, "-m", "checks", "reset", "01"], cwd=clone, env=checks_env(), input=answer, capture_output=True, text=True)
+        assert proc.returncode == 1 and "Nothing changed" in proc.stdout and not proc.stderr, proc.stderr
     assert not (clone / "backups").exists()
+
+
+def test_ctrl_d_at_the_hint_prompt_stops_quietly(checks_env, starter):
+    """In a terminal, hint waits for Enter between hints; Ctrl-D ends the hints like q."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(REPO_ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "checks", "hint", "01", "--target", str(starter)], checks_env())
+    output = b""
+    try:
+        while b"q to stop" not in output:
+            output += os.read(fd, 4096)
+        os.write(fd, b"\x04")  # Ctrl-D
+        while chunk := _read_pty(fd):
+            output += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+    text = output.decode()
+    assert os.waitstatus_to_exitcode(status) == 1 and "Traceback" not in text and "[2/" not in text, text
+
+
+def _read_pty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # the process ended: its terminal is gone
+        return b""
 
 
 def _cmdline(process: psutil.Process) -> list[str]:

@@ -48,6 +48,16 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def confirmed(question: str) -> bool:
+    """Ask a yes/no question on the terminal; no unless the answer is y or yes (end of input is no)."""
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def select_stages(ids: Sequence[str]) -> list[Stage]:
     """The stages named on the command line (all when none are), or a UsageError."""
     if not ids:

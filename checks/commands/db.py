@@ -29,6 +29,7 @@ from ..db.server import (
 )
 from ..db.throwaway import empty_database
 from ..errors import SetupError
+from .common import confirmed
 
 DATABASE = ROLE = "workbook"
 NOT_RUNNING = "the embedded server is not running; start it with `python -m checks db start`"
@@ -146,11 +147,7 @@ def reset(yes: bool) -> int:
         name = server.parse_database_url(raw, source).database if raw else DATABASE
         target, what = Server(url=admin.url_for(name), embedded=True), f"the {name!r} database of the embedded server"
     if not yes:
-        try:
-            answer = input(f"Drop every table and all data in {what}? [y/N] ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
+        if not confirmed(f"Drop every table and all data in {what}?"):
             print("Nothing changed.")
             return 1
     conn = connect_or_explain(target)

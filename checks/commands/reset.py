@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..registry import REPO_ROOT, display_path
-from .common import select_stages
+from .common import confirmed, select_stages
 
 
 class ResetError(Exception):
@@ -44,8 +44,7 @@ def reset_command(argv: Sequence[str], repo: Path = REPO_ROOT) -> int:
     (stage,) = select_stages([args.stage])
     folder = repo / "labs" / stage.folder
     if not args.yes:
-        answer = input(f"Replace {display_path(folder)} with the starter files (your files are backed up first)? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
+        if not confirmed(f"Replace {display_path(folder)} with the starter files (your files are backed up first)?"):
             print("Nothing changed.")
             return 1
     saved = backup(folder, repo / "backups")

@@ -76,7 +76,15 @@ def hint_command(argv: Sequence[str]) -> int:
         print(fill(f"[{number}/{len(failing)}] stage {result.stage}: {result.title}", width, hanging="  "))
         print(fill(result.reason, width, "  why:  "))
         print(fill(result.hint, width, "  hint: "))
-        if interactive and number < len(failing):
-            if input("Enter for the next hint, q to stop: ").strip().lower().startswith("q"):
-                break
+        if interactive and number < len(failing) and not _next_hint_wanted():
+            break
     return 1
+
+
+def _next_hint_wanted() -> bool:
+    """Enter: yes; q, or the end of input (Ctrl-D): no."""
+    try:
+        return not input("Enter for the next hint, q to stop: ").strip().lower().startswith("q")
+    except EOFError:
+        print()
+        return False

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from watchfiles import watch
 
 from ..registry import REPO_ROOT
-from .common import add_target_option, prepare, select
+from .common import add_target_option, at_least_one, prepare, select
 
 CLEAR_SCREEN = "\033[2J\033[H"
 
@@ -20,7 +20,7 @@ def watch_command(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m checks watch", description="Re-run the checks whenever you save a file.")
     parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all; in a stage folder, its stage)")
     add_target_option(parser)
-    parser.add_argument("--debounce", type=int, default=300, metavar="MS", help="wait this long for more changes (default 300)")
+    parser.add_argument("--debounce", type=at_least_one, default=300, metavar="MS", help="wait this long for more changes (default 300)")
     args = parser.parse_args(argv)
     selection = select(args.stages, args.target)
     stages = selection.stages
