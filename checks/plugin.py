@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from .commands.common import resolve_target, seconds
+from .commands.common import checks_folder, resolve_target, seconds
 from .db.server import Server, get_server
 from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine import tempdirs
@@ -42,7 +42,7 @@ SANDBOX_HOST = pytest.StashKey[SubjectHost]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("checks", "workbook checks")
     group.addoption("--target", default="labs", help="folder holding the stage folders to grade: labs (default), solutions, or a path")
-    group.addoption("--extra-checks", default=None, help="a folder of instructor-only checks in the same layout (stageNN/stage.toml + test_*.py)")
+    group.addoption("--extra-checks", type=checks_folder, default=None, help="a folder of instructor-only checks in the same layout (stageNN/stage.toml + test_*.py)")
     group.addoption("--check-timeout", type=seconds, default=None, help="seconds each check may take (default: the registry's value per check)")
     group.addoption("--subject-role", default=None, help="the database role the target's code logs in as (password in $LAB_SUBJECT_PASSWORD); the run's database is made for it")
     group.addoption("--sandbox", action="store_true", help="run the target's code in a bubblewrap sandbox")

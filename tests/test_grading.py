@@ -213,18 +213,37 @@ def test_a_checker_that_stops_says_why(tmp_path, run_cli):
 
 
 def test_grading_again_into_the_same_folder_keeps_the_earlier_grades_csv(tmp_path, run_cli):
-    """Regrading one late student with the default --out must not cost the class's table."""
-    out = tmp_path / "grades"
-    for students in (["ada", "bob"], ["cyd"]):
-        submissions = tmp_path / "-".join(students)
-        for student in students:
-            shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / student / STAGE)
+    """Grading a class twice with the results among the students (``cd class; grade .``): the
+    first table is kept, and the results folder is never graded as a student."""
+    submissions = tmp_path / "class"
+    for student in ("ada", "bob"):
+        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / student / STAGE)
+    out = submissions / "grades"
+    for _ in range(2):
         proc = run_cli("grade", str(submissions), "--stage", "01", "--out", str(out))
         assert proc.returncode == 0, proc.stdout + proc.stderr
     (kept,) = out.glob("grades-*.csv")
     assert f"The grades.csv of the earlier run there is kept as {kept.name}." in proc.stdout
-    assert [row["student"] for row in csv.DictReader(kept.open())] == ["ada", "bob"]
-    assert [row["student"] for row in csv.DictReader((out / "grades.csv").open())] == ["cyd"]
+    for table in (kept, out / "grades.csv"):
+        assert [row["student"] for row in csv.DictReader(table.open())] == ["ada", "bob"]
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    (["grade", "{class}", "--out", "{file}"], "error: --out {file} is a file; name a folder for the results"),
+    (["grade", "{class}", "--extra-checks", "{missing}"], "python -m checks grade: error: argument --extra-checks: {missing} is not a folder"),
+    (["grade", "{class}", "--extra-checks", "{class}"], "python -m checks grade: error: argument --extra-checks: {class} holds no stageNN/stage.toml"),
+    (["--json-file", "{missing}/results.json"], "python -m checks: error: argument --json-file: cannot write {missing}/results.json"),
+    (["gradescope-bundle", "--out", "{missing}/a.zip"], "python -m checks gradescope-bundle: error: argument --out: cannot write {missing}/a.zip"),
+])
+def test_a_path_that_cannot_serve_is_refused_in_one_line_before_any_work(tmp_path, run_cli, command, says):
+    """Found before grading a class (or a student's run), not after it, when the results would be lost."""
+    names = {"class": tmp_path / "class", "file": tmp_path / "notes.txt", "missing": tmp_path / "missing"}
+    (names["class"] / "ada").mkdir(parents=True)
+    names["file"].write_text("mine")
+    proc = run_cli(*[part.format(**names) for part in command], timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(says.format(**names)), proc.stderr
+    assert names["file"].read_text() == "mine" and not (tmp_path / "missing").exists()
 
 
 @pytest.mark.parametrize(("files", "says"), [

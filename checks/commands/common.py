@@ -48,6 +48,26 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def checks_folder(text: str) -> Path:
+    """argparse type of ``--extra-checks``: a folder laid out like ``checks/`` (``stageNN/stage.toml``)."""
+    folder = Path(text).expanduser().resolve()
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    if not any(folder.glob("stage*/stage.toml")):
+        raise argparse.ArgumentTypeError(f"{text} holds no stageNN/stage.toml; lay it out like checks/ (stage02/stage.toml next to its test_*.py)")
+    return folder
+
+
+def file_to_write(text: str) -> Path:
+    """argparse type of a file a command writes: its folder must exist (checked before any work)."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name a file")
+    if not path.resolve().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text}: the folder {path.resolve().parent} does not exist")
+    return path
+
+
 def confirmed(question: str) -> bool:
     """Ask a yes/no question on the terminal; no unless the answer is y or yes (end of input is no)."""
     try:

@@ -15,7 +15,7 @@ from ..engine.batch import Batch, Submission, find_submissions
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import load_stages
 from ..reporting import exports, terminal
-from .common import at_least_one, seconds, select_stages
+from .common import at_least_one, checks_folder, seconds, select_stages
 
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z")
@@ -45,7 +45,7 @@ def grade_command(argv: Sequence[str]) -> int:
     parser.add_argument("--timeout", type=seconds, metavar="S", help="seconds each check may take")
     parser.add_argument("--wall", type=seconds, default=600, metavar="S", help="seconds a whole submission may take (default 600)")
     parser.add_argument("--out", type=Path, default=Path("grades"), help="where to write the exports (default grades/)")
-    parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks, reported separately")
+    parser.add_argument("--extra-checks", type=checks_folder, metavar="DIR", help="instructor-only checks, reported separately")
     parser.add_argument(
         "--sandbox", choices=("auto", "require", "off"), default="auto",
         help="run student code in a bubblewrap sandbox: auto (default: when this machine can), require, off",
@@ -54,13 +54,14 @@ def grade_command(argv: Sequence[str]) -> int:
     if not args.submissions.is_dir():
         raise UsageError(f"{args.submissions} is not a folder of submissions")
     stages = select_stages(args.stage)
-    submissions = find_submissions(args.submissions, stages)
+    out = args.out.resolve()
+    submissions = find_submissions(args.submissions, stages, skip=out)  # grades/ may lie among the students
     if not submissions:
-        raise UsageError(nothing_to_grade(args.submissions))
-    extra = args.extra_checks.resolve() if args.extra_checks else None
+        raise UsageError(nothing_to_grade(args.submissions, out))
+    extra = args.extra_checks
     hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     everything = list(stages) + hidden
-    out = args.out.resolve()
+    _prepare_out(out, args.out)  # before any grading: the class's results must have somewhere to go
     hide = [args.submissions.resolve(), out, *([extra] if extra else [])]
     batch = Batch(everything, get_server(), args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
     progress = Progress(len(submissions))
@@ -88,10 +89,22 @@ def grade_command(argv: Sequence[str]) -> int:
     return 0
 
 
-def nothing_to_grade(folder: Path) -> str:
-    """Why a folder of submissions holds no student, and what to do."""
+def _prepare_out(out: Path, given: Path) -> None:
+    """Make the ``--out`` folder, or a UsageError that says why it cannot hold the results."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {given} is a file; name a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {given}: cannot make that folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out {given}: that folder is not writable")
+
+
+def nothing_to_grade(folder: Path, out: Path) -> str:
+    """Why a folder of submissions holds no student (``out`` aside), and what to do."""
     wanted = "one folder per student, with a copy of their repository or of its labs/"
-    files = sorted(path.name for path in folder.iterdir())
+    files = sorted(path.name for path in folder.iterdir() if path.resolve() != out)
     if not files:
         return f"{folder} is empty; it should hold {wanted}"
     named = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")

@@ -21,6 +21,7 @@ from ..engine.batch import Batch, Submission, find_labs
 from ..errors import SetupError
 from ..registry import REPO_ROOT, load_stages
 from ..reporting.exports import gradescope
+from .common import file_to_write
 
 SHIPPED = ["checks", "alembic", "alembic.ini", "conftest.py", "pyproject.toml"]
 # requirements.txt's lines above this one are what grading needs; the bundle's requirements.txt holds only them
@@ -92,7 +93,7 @@ def build_bundle(out: Path) -> Path:
 def bundle_command(argv: Sequence[str]) -> int:
     """Build the zip Gradescope's autograder expects."""
     parser = argparse.ArgumentParser(prog="python -m checks gradescope-bundle", description=bundle_command.__doc__)
-    parser.add_argument("--out", type=Path, default=Path("gradescope-autograder.zip"), help="the zip to write")
+    parser.add_argument("--out", type=file_to_write, default=Path("gradescope-autograder.zip"), help="the zip to write")
     args = parser.parse_args(argv)
     print(f"wrote {build_bundle(args.out)}: upload it as the autograder of a Gradescope programming assignment")
     return 0

@@ -18,7 +18,7 @@ from ..registry import Check, load_stages
 from ..reporting import classroom, terminal
 from ..results import Run
 from . import COMMANDS
-from .common import add_target_option, prepare, seconds, select
+from .common import add_target_option, checks_folder, file_to_write, prepare, seconds, select
 
 EXPRESSION = re.compile(r"\b(and|or|not)\b|[()]")
 
@@ -35,11 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=seconds, metavar="S", help="seconds each check may take")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--verbose", "-v", action="store_true", help="show pytest's full output")
-    parser.add_argument("--json-file", type=Path, metavar="PATH", help="also write the JSON results to PATH")
+    parser.add_argument("--json-file", type=file_to_write, metavar="PATH", help="also write the JSON results to PATH")
     parser.add_argument(
         "--classroom", action="store_true", help="GitHub Classroom: write each check's points to $GITHUB_OUTPUT and exit 0 once graded"
     )
-    parser.add_argument("--extra-checks", type=Path, metavar="DIR", help="instructor-only checks to add (same layout as checks/)")
+    parser.add_argument("--extra-checks", type=checks_folder, metavar="DIR", help="instructor-only checks to add (same layout as checks/)")
     return parser
 
 
@@ -48,7 +48,7 @@ def run_command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     selection = select(args.stages, args.target)
     stages = selection.stages
-    extra = args.extra_checks.resolve() if args.extra_checks else None
+    extra = args.extra_checks
     pattern = None
     if args.pattern:
         hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]

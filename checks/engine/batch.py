@@ -70,8 +70,10 @@ def find_labs(folder: Path, stages: Sequence[Stage]) -> Path | None:
     return None
 
 
-def find_submissions(root: Path, stages: Sequence[Stage]) -> list[Submission]:
-    return [Submission(path.name, find_labs(path, stages)) for path in sorted(root.iterdir()) if path.is_dir() and not path.is_symlink()]
+def find_submissions(root: Path, stages: Sequence[Stage], skip: Path | None = None) -> list[Submission]:
+    """A submission per folder in ``root`` (symlinks and the folder ``skip``, the results', left out)."""
+    folders = [path for path in sorted(root.iterdir()) if path.is_dir() and not path.is_symlink() and path.resolve() != skip]
+    return [Submission(path.name, find_labs(path, stages)) for path in folders]
 
 
 def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> Path:
