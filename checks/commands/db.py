@@ -146,10 +146,9 @@ def reset(yes: bool) -> int:
         raw, source = server.configured_url()
         name = server.parse_database_url(raw, source).database if raw else DATABASE
         target, what = Server(url=admin.url_for(name), embedded=True), f"the {name!r} database of the embedded server"
-    if not yes:
-        if not confirmed(f"Drop every table and all data in {what}?"):
-            print("Nothing changed.")
-            return 1
+    if not yes and not confirmed(f"Drop every table and all data in {what}?"):
+        print("Nothing changed.")
+        return 1
     conn = connect_or_explain(target)
     try:
         empty_database(conn)

@@ -17,7 +17,6 @@ from ..registry import load_stages
 from ..reporting import exports, terminal
 from .common import at_least_one, checks_folder, seconds, select_stages
 
-
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z")
 
 

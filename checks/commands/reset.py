@@ -43,10 +43,9 @@ def reset_command(argv: Sequence[str], repo: Path = REPO_ROOT) -> int:
     args = parser.parse_args(argv)
     (stage,) = select_stages([args.stage])
     folder = repo / "labs" / stage.folder
-    if not args.yes:
-        if not confirmed(f"Replace {display_path(folder)} with the starter files (your files are backed up first)?"):
-            print("Nothing changed.")
-            return 1
+    if not args.yes and not confirmed(f"Replace {display_path(folder)} with the starter files (your files are backed up first)?"):
+        print("Nothing changed.")
+        return 1
     saved = backup(folder, repo / "backups")
     try:
         restore_starter(repo, folder)

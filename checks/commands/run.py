@@ -18,7 +18,14 @@ from ..registry import Check, load_stages
 from ..reporting import classroom, terminal
 from ..results import Run
 from . import COMMANDS
-from .common import add_target_option, checks_folder, file_to_write, prepare, seconds, select
+from .common import (
+    add_target_option,
+    checks_folder,
+    file_to_write,
+    prepare,
+    seconds,
+    select,
+)
 
 EXPRESSION = re.compile(r"\b(and|or|not)\b|[()]")
 
