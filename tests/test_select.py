@@ -1,9 +1,11 @@
-"""``-k`` selects checks by what the student sees (titles) as well as by id; ``list --checks`` shows the ids."""
+"""What a command line selects: stages by id, folder or path; checks by title or id (``-k``); ``list --checks`` shows the ids."""
+
+import json
 
 import pytest
 
 from checks.commands import status
-from checks.commands.common import VALUE_OPTIONS, likely_stages
+from checks.commands.common import VALUE_OPTIONS, likely_stages, select, stage_named
 from checks.commands.run import build_parser, keyword_expression
 from checks.errors import UsageError
 from checks.registry import REPO_ROOT, Check, find_stage, load_stages
@@ -46,6 +48,23 @@ def test_the_guess_knows_every_option_that_takes_a_value():
     valued = {flag for parser in parsers for action in parser._actions if action.option_strings and action.nargs is None
               and action.const is None for flag in action.option_strings}
     assert valued == VALUE_OPTIONS
+
+
+def test_a_stage_may_be_named_by_its_folder_or_a_path_to_it(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    assert [stage_named(arg) for arg in ("2", "stage02", "02_orm_crud")] == [("2", None), ("02", None), ("02", None)]
+    assert stage_named("solutions/02_orm_crud/") == ("02", REPO_ROOT / "solutions")
+    selection = select(["labs/01_psycopg2/", "03"], None)
+    assert [stage.id for stage in selection.stages] == ["01", "03"] and selection.target == str(REPO_ROOT / "labs")
+    assert likely_stages(["solutions/03_alembic"]) == [find_stage("03")]
+    with pytest.raises(UsageError, match="lie in different folders"):
+        select(["solutions/01_psycopg2"], "labs")
+
+
+def test_a_tab_completed_stage_folder_is_checked_there(run_cli):
+    proc = run_cli("solutions/01_psycopg2/", "-k", "connect_reads", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["target"] == str(REPO_ROOT / "solutions")
 
 
 def test_k_matches_a_title_phrase_in_a_real_run(run_checks):

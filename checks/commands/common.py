@@ -112,10 +112,30 @@ def stage_folder_here() -> tuple[Stage, Path] | None:
     return None
 
 
+def stage_named(arg: str) -> tuple[str, Path | None]:
+    """A stage as a student may name it: ``02``, ``2``, ``stage02``, its folder ``02_orm_crud``, or
+    a path to that folder (``labs/02_orm_crud/``, tab-completed), whose parent is then the target.
+    The stage id, and that parent."""
+    path = Path(arg)
+    for stage in load_stages():
+        if path.name == stage.folder:
+            return stage.id, path.parent.resolve() if len(path.parts) > 1 else None
+    return arg.removeprefix("stage"), None
+
+
 def select(ids: Sequence[str], target: str | None) -> Selection:
     """The stages and the target given on the command line. What is not given comes from the stage
     folder the command runs in (``labs/02_orm_crud`` or below: stage 02 of that ``labs/``), or else
-    is every stage and the workbook's ``labs/``."""
+    is every stage and the workbook's ``labs/``. A stage given as a path to its folder names the
+    target too."""
+    named = [stage_named(arg) for arg in ids]
+    ids = [stage_id for stage_id, _ in named]
+    folders = {folder for _, folder in named if folder is not None}
+    if folders:
+        given = {resolve_target(target)} if target else set()
+        if len(folders | given) > 1:
+            raise UsageError(f"the stages named lie in different folders ({', '.join(sorted(map(str, folders | given)))}); check one at a time")
+        target = str(folders.pop())
     here = stage_folder_here()
     if here is None or (ids and target):
         return Selection(select_stages(ids), target or "labs")
@@ -135,8 +155,8 @@ def likely_stages(args: Sequence[str]) -> list[Stage]:
     stage ids among them, else the stage folder it runs in, else all): what its subject host
     preloads the libraries of. A wrong guess costs time, never a result."""
     known = {stage.id for stage in load_stages()}
-    named = [arg for before, arg in zip(["", *args], args) if arg in known and before not in VALUE_OPTIONS]
-    return select(named, None).stages
+    named = [stage_named(arg)[0] for before, arg in zip(["", *args], args) if not arg.startswith("-") and before not in VALUE_OPTIONS]
+    return select([stage_id for stage_id in named if stage_id in known], None).stages
 
 
 def prepare(target_name: str) -> Path:
