@@ -114,12 +114,12 @@ def stage_folder_here() -> tuple[Stage, Path] | None:
 
 def stage_named(arg: str) -> tuple[str, Path | None]:
     """A stage as a student may name it: ``02``, ``2``, ``stage02``, its folder ``02_orm_crud``, or
-    a path to that folder (``labs/02_orm_crud/``, tab-completed), whose parent is then the target.
-    The stage id, and that parent."""
+    a path to that folder (``labs/02_orm_crud/``, tab-completed; or the folder's name where it
+    lies), whose parent is then the target. The stage id, and that parent."""
     path = Path(arg)
     for stage in load_stages():
         if path.name == stage.folder:
-            return stage.id, path.parent.resolve() if len(path.parts) > 1 else None
+            return stage.id, path.resolve().parent if len(path.parts) > 1 or path.is_dir() else None
     return arg.removeprefix("stage"), None
 
 
