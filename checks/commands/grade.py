@@ -15,7 +15,7 @@ from ..engine.batch import Batch, Submission, find_submissions
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import load_stages
 from ..reporting import exports, terminal
-from .common import at_least_one, checks_folder, seconds, select_stages
+from .common import at_least_one, checks_folder, seconds, select_stages, stage_named
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z")
 
@@ -52,7 +52,7 @@ def grade_command(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         raise UsageError(f"{args.submissions} is not a folder of submissions")
-    stages = select_stages(args.stage)
+    stages = select_stages([stage_named(name)[0] for name in args.stage])
     out = args.out.resolve()
     submissions = find_submissions(args.submissions, stages, skip=out)  # grades/ may lie among the students
     if not submissions:
