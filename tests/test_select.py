@@ -78,6 +78,12 @@ def test_k_with_an_unknown_word_is_one_clear_line(run_cli):
     ]
 
 
+def test_k_with_an_expression_pytest_cannot_read_is_refused_without_a_table(run_cli):
+    proc = run_cli("01", "-k", "connect and not")
+    assert proc.returncode == 2 and "✗" not in proc.stdout and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: -k 'connect and not' is not an expression pytest can read"), proc.stderr
+
+
 def test_list_checks_shows_every_check_with_its_id(run_cli):
     proc = run_cli("list", "--checks", "--target", "solutions")
     assert proc.returncode == 0, proc.stderr

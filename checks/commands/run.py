@@ -79,6 +79,8 @@ def run_command(argv: Sequence[str]) -> int:
         )
     if progress:
         progress.clear()
+    if pattern and run.exit_code == pytest.ExitCode.USAGE_ERROR:  # pytest said why in its ERROR line, above
+        raise UsageError(f"-k {args.pattern!r} is not an expression pytest can read; give a word of a check's title or id, or ids joined by and, or, not")
     if args.json_file:
         args.json_file.write_text(json.dumps(run.as_json(target), indent=2), encoding="utf-8")
     code = finish_run(run, target, as_json=args.json)
