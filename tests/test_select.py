@@ -59,6 +59,7 @@ def test_a_stage_may_be_named_by_its_folder_or_a_path_to_it(monkeypatch):
     assert likely_stages(["solutions/03_alembic"]) == [find_stage("03")]
     with pytest.raises(UsageError, match="lie in different folders"):
         select(["solutions/01_psycopg2"], "labs")
+    assert [stage.id for stage in select(["01", "1", "stage01", "01_psycopg2"], "solutions").stages] == ["01"]  # each stage once
 
 
 def test_a_tab_completed_stage_folder_is_checked_there(run_cli):

@@ -79,17 +79,18 @@ def confirmed(question: str) -> bool:
 
 
 def select_stages(ids: Sequence[str]) -> list[Stage]:
-    """The stages named on the command line (all when none are), or a UsageError."""
+    """The stages named on the command line, each once (all when none are), or a UsageError."""
     if not ids:
         return list(load_stages())
-    selected = []
+    selected: dict[str, Stage] = {}
     for stage_id in ids:
         try:
-            selected.append(find_stage(stage_id))
+            stage = find_stage(stage_id)
         except KeyError:
             valid = ", ".join(f"{s.id} ({s.title})" for s in load_stages())
             raise UsageError(f"unknown stage {stage_id!r}; valid stages: {valid}; commands: {', '.join(COMMANDS)}") from None
-    return selected
+        selected.setdefault(stage.id, stage)
+    return list(selected.values())
 
 
 @dataclass(frozen=True)
