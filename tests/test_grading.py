@@ -232,13 +232,20 @@ def test_grading_again_into_the_same_folder_keeps_the_earlier_grades_csv(tmp_pat
     (["grade", "{class}", "--out", "{file}"], "error: --out {file} is a file; name a folder for the results"),
     (["grade", "{class}", "--extra-checks", "{missing}"], "python -m checks grade: error: argument --extra-checks: {missing} is not a folder"),
     (["grade", "{class}", "--extra-checks", "{class}"], "python -m checks grade: error: argument --extra-checks: {class} holds no stageNN/stage.toml"),
+    (["grade", "{class}", "--extra-checks", "{odd}"], "python -m checks grade: error: argument --extra-checks: {odd} has checks for stage 09, and the workbook's stages are 01, 02, 03"),
+    (["grade", "{class}", "--extra-checks", "{broken}"], "python -m checks grade: error: argument --extra-checks: {broken}: a stage.toml cannot be read (TOMLDecodeError"),
     (["--json-file", "{missing}/results.json"], "python -m checks: error: argument --json-file: cannot write {missing}/results.json"),
     (["gradescope-bundle", "--out", "{missing}/a.zip"], "python -m checks gradescope-bundle: error: argument --out: cannot write {missing}/a.zip"),
 ])
 def test_a_path_that_cannot_serve_is_refused_in_one_line_before_any_work(tmp_path, run_cli, command, says):
     """Found before grading a class (or a student's run), not after it, when the results would be lost."""
-    names = {"class": tmp_path / "class", "file": tmp_path / "notes.txt", "missing": tmp_path / "missing"}
+    names = {"class": tmp_path / "class", "file": tmp_path / "notes.txt", "missing": tmp_path / "missing", "odd": tmp_path / "odd",
+             "broken": tmp_path / "broken"}
     (names["class"] / "ada").mkdir(parents=True)
+    for stage_toml, text in ((names["odd"] / "stage09" / "stage.toml", 'id = "09"\ntitle = "Later"\nfolder = "09_later"\n'),
+                             (names["broken"] / "stage02" / "stage.toml", 'id = "02"\ntitle =\n')):
+        stage_toml.parent.mkdir(parents=True)
+        stage_toml.write_text(text)
     names["file"].write_text("mine")
     proc = run_cli(*[part.format(**names) for part in command], timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

@@ -55,6 +55,13 @@ def checks_folder(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text} is not a folder")
     if not any(folder.glob("stage*/stage.toml")):
         raise argparse.ArgumentTypeError(f"{text} holds no stageNN/stage.toml; lay it out like checks/ (stage02/stage.toml next to its test_*.py)")
+    try:
+        ids = {stage.id for stage in load_stages(folder)}
+    except (ValueError, KeyError, TypeError) as exc:  # TOML syntax, a missing key, a wrong type
+        raise argparse.ArgumentTypeError(f"{text}: a stage.toml cannot be read ({type(exc).__name__}: {exc}); compare it with checks/stage01/stage.toml") from None
+    known = {stage.id for stage in load_stages()}
+    if not ids & known:
+        raise argparse.ArgumentTypeError(f"{text} has checks for stage {', '.join(sorted(ids))}, and the workbook's stages are {', '.join(sorted(known))}")
     return folder
 
 
