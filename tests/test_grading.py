@@ -230,6 +230,8 @@ def test_grading_again_into_the_same_folder_keeps_the_earlier_grades_csv(tmp_pat
 
 @pytest.mark.parametrize(("command", "says"), [
     (["grade", "{class}", "--out", "{file}"], "error: --out {file} is a file; name a folder for the results"),
+    (["grade", "{class}", "--out", "{class}"], "error: --out {class} lies in the submissions' own folders"),
+    (["grade", "{class}", "--out", "{class}/ada"], "error: --out {class}/ada lies in the submissions' own folders"),
     (["grade", "{class}", "--extra-checks", "{missing}"], "python -m checks grade: error: argument --extra-checks: {missing} is not a folder"),
     (["grade", "{class}", "--extra-checks", "{class}"], "python -m checks grade: error: argument --extra-checks: {class} holds no stageNN/stage.toml"),
     (["grade", "{class}", "--extra-checks", "{odd}"], "python -m checks grade: error: argument --extra-checks: {odd} has checks for stage 09, and the workbook's stages are 01, 02, 03"),
@@ -241,7 +243,7 @@ def test_a_path_that_cannot_serve_is_refused_in_one_line_before_any_work(tmp_pat
     """Found before grading a class (or a student's run), not after it, when the results would be lost."""
     names = {"class": tmp_path / "class", "file": tmp_path / "notes.txt", "missing": tmp_path / "missing", "odd": tmp_path / "odd",
              "broken": tmp_path / "broken"}
-    (names["class"] / "ada").mkdir(parents=True)
+    (names["class"] / "ada" / STAGE).mkdir(parents=True)
     for stage_toml, text in ((names["odd"] / "stage09" / "stage.toml", 'id = "09"\ntitle = "Later"\nfolder = "09_later"\n'),
                              (names["broken"] / "stage02" / "stage.toml", 'id = "02"\ntitle =\n')):
         stage_toml.parent.mkdir(parents=True)
@@ -251,6 +253,7 @@ def test_a_path_that_cannot_serve_is_refused_in_one_line_before_any_work(tmp_pat
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.splitlines()[-1].startswith(says.format(**names)), proc.stderr
     assert names["file"].read_text() == "mine" and not (tmp_path / "missing").exists()
+    assert [path.name for path in (names["class"] / "ada").iterdir()] == [STAGE]  # nothing written into a student's folder
 
 
 @pytest.mark.parametrize(("files", "says"), [

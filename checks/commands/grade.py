@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..db.server import get_server
 from ..engine import sandbox
-from ..engine.batch import Batch, Submission, find_submissions
+from ..engine.batch import Batch, Submission, find_labs, find_submissions
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import load_stages
 from ..reporting import exports, terminal
@@ -54,6 +54,9 @@ def grade_command(argv: Sequence[str]) -> int:
         raise UsageError(f"{args.submissions} is not a folder of submissions")
     stages = select_stages([stage_named(name)[0] for name in args.stage])
     out = args.out.resolve()
+    root = args.submissions.resolve()
+    if out == root or root in out.parents and (out.parent != root or find_labs(out, stages)):  # exports in a student's work
+        raise UsageError(f"--out {args.out} lies in the submissions' own folders; name a folder beside them (or a new one in {args.submissions})")
     submissions = find_submissions(args.submissions, stages, skip=out)  # grades/ may lie among the students
     if not submissions:
         raise UsageError(nothing_to_grade(args.submissions, out))
@@ -61,7 +64,7 @@ def grade_command(argv: Sequence[str]) -> int:
     hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     everything = list(stages) + hidden
     _prepare_out(out, args.out)  # before any grading: the class's results must have somewhere to go
-    hide = [args.submissions.resolve(), out, *([extra] if extra else [])]
+    hide = [root, out, *([extra] if extra else [])]
     batch = Batch(everything, get_server(), args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
     progress = Progress(len(submissions))
     interrupted = False
