@@ -24,7 +24,7 @@ from .commands.common import checks_folder, resolve_target, seconds
 from .db.server import Server, get_server
 from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine import tempdirs
-from .engine.collector import CHECK, REASON, STAGE, failure_reason
+from .engine.collector import CHECK, PRINTED, REASON, STAGE, failure_reason
 from .engine.host import Contained, SubjectHost
 from .engine.parallel import STUCK_SPOTS
 from .engine.relay import SocketRelay
@@ -285,6 +285,8 @@ def subject(
         pytest.fail(str(exc), pytrace=False)
     yield copy
     copy.close()
+    if printed := copy.printed():  # shown to the student with the check's result
+        request.node.user_properties.append((PRINTED, printed))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

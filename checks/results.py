@@ -25,6 +25,7 @@ class CheckResult:
     status: str = "not run"  # "passed", "failed" or "not run"
     reason: str = ""
     duration: float = 0.0
+    printed: str = ""  # what the target's code printed during the check (capped)
 
     @property
     def points(self) -> int:

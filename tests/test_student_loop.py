@@ -1,5 +1,6 @@
 """The student's loop: clear failures for broken or hanging code, list, hint, watch, reset, db."""
 
+import json
 import os
 import pty
 import re
@@ -64,6 +65,29 @@ def test_hint_prints_the_first_hint_when_not_interactive(run_cli, starter):
     proc = run_cli("hint", "02", "--target", str(starter))
     count = len(find_stage("02").checks)
     assert f"[1/{count}]" in proc.stdout and "README step 1" in proc.stdout and f"[2/{count}]" not in proc.stdout
+
+
+LIST_POSTS = '    """All posts, oldest first."""\n'
+
+
+def test_what_the_code_prints_during_a_check_is_shown_with_it(make_target, run_cli):
+    """print() debugging works: the first failing check shows the first lines its code printed
+    (a line printed in two parts too), and ``--json`` has them all."""
+    prints = LIST_POSTS + '    print("DEBUG list_posts", end="")\n    print(" called")\n    for n in range(8):\n        print("row", n)\n    return []\n'
+    target = make_target("01", replace={"posts.py": [(LIST_POSTS, prints)]})
+    proc = run_cli("01", "--target", str(target), "-k", "list_posts")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.search(r"printed: DEBUG list_posts called\n +row 0\n(.*\n){3} +… 4 more lines", proc.stdout), proc.stdout
+    (result,) = json.loads(run_cli("01", "--target", str(target), "-k", "list_posts", "--json").stdout)["results"]
+    assert result["printed"].splitlines() == ["DEBUG list_posts called", *(f"row {n}" for n in range(8))]
+
+
+def test_a_check_that_hung_shows_its_prints_without_the_stack_the_checker_took(make_target, run_cli):
+    hangs = LIST_POSTS + '    print("before the loop", flush=False)\n    while True:\n        pass\n'
+    target = make_target("01", replace={"posts.py": [(LIST_POSTS, hangs)]})
+    proc = run_cli("01", "--target", str(target), "-k", "list_posts", "--timeout", "3", "--json")
+    (result,) = json.loads(proc.stdout)["results"]
+    assert result["status"] == "failed" and result["printed"] == "before the loop", result
 
 
 def test_reset_restores_the_starter_and_keeps_a_backup(workbook_clone, checks_env, starter):

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 
 from ..engine.runner import run_checks
 from ..registry import Stage
-from ..reporting.terminal import Progress, fill, stage_summary, text_width
+from ..reporting.terminal import (
+    Progress,
+    fill,
+    printed_lines,
+    stage_summary,
+    text_width,
+)
 from ..results import CheckResult
 from .common import add_target_option, prepare, select, select_stages
 
@@ -75,6 +81,8 @@ def hint_command(argv: Sequence[str]) -> int:
     for number, result in enumerate(failing if (args.all or interactive) else failing[:1], start=1):
         print(fill(f"[{number}/{len(failing)}] stage {result.stage}: {result.title}", width, hanging="  "))
         print(fill(result.reason, width, "  why:  "))
+        for line in printed_lines(result.printed, width, indent="  "):
+            print(line)
         print(fill(result.hint, width, "  hint: "))
         if interactive and number < len(failing) and not _next_hint_wanted():
             break

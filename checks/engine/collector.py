@@ -15,6 +15,7 @@ from .subject import SubjectFailure
 CHECK = pytest.StashKey[Check]()
 STAGE = pytest.StashKey[Stage]()
 REASON = "reason"
+PRINTED = "printed"
 REASON_LIMIT = 300
 # Hears of a check as it starts or ends: (its result so far, checks done, checks in all).
 Listener = Callable[[CheckResult, int, int], None]
@@ -60,6 +61,8 @@ class ResultCollector:
             result.reason = "skipped: " + (str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else "")
         elif report.when == "call" and report.passed and result.status == "not run":
             result.status = "passed"
+        if report.when == "teardown":
+            result.printed = dict(report.user_properties).get(PRINTED, "")
         if report.when == "teardown" and self.on_result is not None:
             done = sum(r.status != "not run" for r in self.results.values())
             self.on_result(result, done, len(self.results))

@@ -39,6 +39,9 @@ CONNECT_TIMEOUT = 10.0
 # instead of after the whole time limit.
 SAMPLE_AFTER = 1.0
 STACK_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
+# The lines of a stack the checker asked for (SIGUSR1, faulthandler) in the log: not the target's own output.
+STACK_DUMP_LINE = re.compile(r'(Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):|  File ".*", line \d+ in .*|  <no Python frame>|  \.\.\.')
+PRINTED_LIMIT = 2000  # characters of what the target printed during one check that its result keeps
 
 
 class SubjectFailure(Exception):
@@ -167,6 +170,12 @@ class Subject:
     @property
     def log_file(self) -> Path:
         return self._workdir / "subject.log"
+
+    def log_size(self) -> int:
+        try:
+            return self.log_file.stat().st_size
+        except (OSError, TypeError):  # no log (yet, or any more)
+            return 0
 
     def start(self) -> Subject:
         """Launch the subject and wait until it has imported the stage (or failed to)."""
@@ -328,6 +337,7 @@ class Copy:
         self.pid = pid
         self.deadline = deadline
         self.timeout = timeout
+        self.log_start = subject.log_size()  # copies run one at a time: what the log gains is this one's
 
     @property
     def tables_after_import(self) -> frozenset[str]:
@@ -414,6 +424,18 @@ class Copy:
 
     def client(self, module: str, *, raise_server_exceptions: bool = True) -> AppClient:
         return AppClient(self, module, raise_server_exceptions)
+
+    def printed(self) -> str:
+        """What the target's code printed (stdout and stderr) during this check, without the stacks
+        the checker asked for; at most ``PRINTED_LIMIT`` characters."""
+        try:
+            with self.subject.log_file.open("rb") as log:
+                log.seek(self.log_start)
+                text = log.read(PRINTED_LIMIT * 4).decode("utf-8", "replace")
+        except OSError:
+            return ""
+        text = "\n".join(line for line in text.splitlines() if not STACK_DUMP_LINE.fullmatch(line)).strip()
+        return text if len(text) <= PRINTED_LIMIT else text[:PRINTED_LIMIT] + "…"
 
     def close(self) -> None:
         self.channel.close()

@@ -45,6 +45,24 @@ def _wrap(label: str, text: str, width: int | None) -> str:
     return fill(text, width, " " * 6 + label)
 
 
+PRINTED_LINES = 5  # of what the target printed during a failing check, shown under it
+
+
+def printed_lines(printed: str, width: int | None, indent: str = " " * 6) -> list[str]:
+    """What the target's code printed during a check, as the lines shown under it: the first
+    ``PRINTED_LINES``, each cut to the width, and how many more there are."""
+    if not printed:
+        return []
+    label = "printed: "
+    source = printed.splitlines()
+    lines = [(indent + (label if number == 0 else " " * len(label)) + line) for number, line in enumerate(source[:PRINTED_LINES])]
+    if width:
+        lines = [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
+    if len(source) > PRINTED_LINES:
+        lines.append(f"{indent}{' ' * len(label)}… {len(source) - PRINTED_LINES} more lines (`--json` shows them)")
+    return lines
+
+
 def stage_summary(stage_id: str, results: Iterable[CheckResult]) -> str:
     results = list(results)
     passed = sum(r.passed for r in results)
@@ -78,6 +96,7 @@ def render(run: Run, target: Path) -> str:
             lines.append(f"  {mark} {title.ljust(width - 16)} {score:>6}")
             if result is first_failure:
                 lines.append(paint(_wrap("why:  ", result.reason or result.status, wrap), "33"))
+                lines += printed_lines(result.printed, wrap)
                 lines.append(_wrap("hint: ", result.hint, wrap))
         lines.append("  " + paint(stage_summary(stage.id, results), "1"))
         lines.append("")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import gc
+import io
 import os
 import signal
 import socket
@@ -43,6 +44,9 @@ def main() -> None:
 
 def zygote(socket_path: str, stage_dir: Path, modules: list[str], alembic_dir: Path | None) -> None:
     """Import the stage, report, then fork a copy for every check the checker asks for; never returns."""
+    # What the target prints reaches the log at once: the checker shows it with the check's result,
+    # and a copy ends with os._exit, which flushes nothing.
+    sys.stdout, sys.stderr = (io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), "utf-8", "backslashreplace", write_through=True) for fd in (1, 2))
     # SIGUSR1 prints every thread's stack to stderr (a log the checker reads): where a check hung.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     stage_dir = stage_dir.resolve()
