@@ -86,16 +86,17 @@ def confirmed(question: str) -> bool:
 
 
 def select_stages(ids: Sequence[str]) -> list[Stage]:
-    """The stages named on the command line, each once (all when none are), or a UsageError."""
+    """The stages named on the command line (as :func:`stage_named` reads them), each once (all
+    when none are), or a UsageError."""
     if not ids:
         return list(load_stages())
     selected: dict[str, Stage] = {}
-    for stage_id in ids:
+    for name in ids:
         try:
-            stage = find_stage(stage_id)
+            stage = find_stage(stage_named(name)[0])
         except KeyError:
             valid = ", ".join(f"{s.id} ({s.title})" for s in load_stages())
-            raise UsageError(f"unknown stage {stage_id!r}; valid stages: {valid}; commands: {', '.join(COMMANDS)}") from None
+            raise UsageError(f"unknown stage {name!r}; valid stages: {valid}; commands: {', '.join(COMMANDS)}") from None
         selected.setdefault(stage.id, stage)
     return list(selected.values())
 
@@ -136,9 +137,7 @@ def select(ids: Sequence[str], target: str | None) -> Selection:
     folder the command runs in (``labs/02_orm_crud`` or below: stage 02 of that ``labs/``), or else
     is every stage and the workbook's ``labs/``. A stage given as a path to its folder names the
     target too."""
-    named = [stage_named(arg) for arg in ids]
-    ids = [stage_id for stage_id, _ in named]
-    folders = {folder for _, folder in named if folder is not None}
+    folders = {folder for folder in (stage_named(arg)[1] for arg in ids) if folder is not None}
     if folders:
         given = {resolve_target(target)} if target else set()
         if len(folders | given) > 1:

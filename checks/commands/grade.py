@@ -15,7 +15,7 @@ from ..engine.batch import Batch, Submission, find_labs, find_submissions
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import load_stages
 from ..reporting import exports, terminal
-from .common import at_least_one, checks_folder, seconds, select_stages, stage_named
+from .common import at_least_one, checks_folder, seconds, select_stages
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z")
 
@@ -52,7 +52,7 @@ def grade_command(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         raise UsageError(f"{args.submissions} is not a folder of submissions")
-    stages = select_stages([stage_named(name)[0] for name in args.stage])
+    stages = select_stages(args.stage)
     out = args.out.resolve()
     root = args.submissions.resolve()
     if out == root or root in out.parents and (out.parent != root or find_labs(out, stages)):  # exports in a student's work

@@ -63,9 +63,9 @@ class ResultCollector:
             result.status = "passed"
         if report.when == "teardown":
             result.printed = dict(report.user_properties).get(PRINTED, "")
-        if report.when == "teardown" and self.on_result is not None:
-            done = sum(r.status != "not run" for r in self.results.values())
-            self.on_result(result, done, len(self.results))
+            if self.on_result is not None:
+                done = sum(r.status != "not run" for r in self.results.values())
+                self.on_result(result, done, len(self.results))
 
     def ordered(self) -> list[CheckResult]:
         return list(self.results.values())

@@ -174,7 +174,7 @@ class Subject:
     def log_size(self) -> int:
         try:
             return self.log_file.stat().st_size
-        except (OSError, TypeError):  # no log (yet, or any more)
+        except OSError:  # no log any more
             return 0
 
     def start(self) -> Subject:
@@ -271,7 +271,7 @@ class Subject:
         zygote = self._zygote is not None and pid == self._zygote.pid and self._zygote.is_running()
         if pid is None or not (zygote or self.owns(pid)):
             return None
-        start = self.log_file.stat().st_size
+        start = self.log_size()
         try:
             os.kill(pid, signal.SIGUSR1)
         except ProcessLookupError:
