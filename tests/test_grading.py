@@ -16,6 +16,7 @@ from checks.registry import REPO_ROOT, find_stage
 FULL = find_stage("01").max_points
 STAGE = "01_psycopg2"
 POSTS = f"{STAGE}/posts.py"
+PRINTED_MARKER = "printed-by-the-student-9f3c"  # what the student shows themselves; never an export
 
 CONFTEST_THAT_PASSES_EVERYTHING = '''
 import pytest
@@ -95,6 +96,10 @@ def build_class(root, starter):
     expected["sys_exit_at_import"] = (0, "ok")
     bare("prints_megabytes", files={POSTS: _solution_with("print('x' * 5_000_000)\n")})
     expected["prints_megabytes"] = (FULL, "ok")
+    prints = _solution_with(replace=[("    try:\n        with conn.cursor(cursor_factory=RealDictCursor) as cur:",
+                                      f"    print({PRINTED_MARKER!r}, query)\n    try:\n        with conn.cursor(cursor_factory=RealDictCursor) as cur:")])
+    bare("prints_in_every_query", files={POSTS: prints})
+    expected["prints_in_every_query"] = (FULL, "ok")
     bare("drops_other_databases", files={POSTS: _solution_with(VANDAL)})
     expected["drops_other_databases"] = (FULL, "ok")
     drops_table = _solution_with(replace=[('    return bool(_run(conn, "DELETE FROM posts WHERE id = %s RETURNING id", (post_id,)))',
@@ -164,6 +169,17 @@ def test_failures_say_why(graded_class):
     assert "exit code 3" in crashed["tests"][0]["output"]
     sleeps = json.loads((out / "sleeps_at_import" / "results.json").read_text())
     assert all("importing the stage did not finish in 5 s, stuck at" in t["output"] for t in sleeps["tests"])
+
+
+def test_what_the_code_printed_stays_out_of_every_export(graded_class, run_cli):
+    """A student's run shows what their code printed; grading keeps only statuses and reasons."""
+    _, out, proc = graded_class
+    shown = run_cli("01", "--target", str(out.parent / "submissions" / "prints_in_every_query"), "--json")
+    assert any(PRINTED_MARKER in result["printed"] for result in json.loads(shown.stdout)["results"]), "the student's own run shows it"
+    exports = [path for path in out.rglob("*") if path.is_file()]
+    assert (out / "prints_in_every_query" / "results.json").exists()
+    assert [str(path) for path in exports if PRINTED_MARKER in path.read_text(errors="replace")] == []
+    assert PRINTED_MARKER not in proc.stdout + proc.stderr
 
 
 def test_extra_checks_are_reported_separately(tmp_path, run_cli):
