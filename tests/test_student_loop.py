@@ -61,6 +61,14 @@ def test_list_shows_status_and_next_step(run_cli, starter):
     assert "not started" in proc.stdout and "Next: stage 01" in proc.stdout and "README step" in proc.stdout
 
 
+def test_list_of_named_stages_shows_only_them(run_cli, starter):
+    proc = run_cli("list", "stage02", "--checks", "--target", str(starter))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    shown = [line.split()[0] for line in proc.stdout.splitlines() if re.match(r"\d\d  ", line)]
+    assert shown == ["02"], proc.stdout
+    assert "ping_answers_pong: " in proc.stdout and "Next: stage 02" in proc.stdout, proc.stdout
+
+
 def test_hint_prints_the_first_hint_when_not_interactive(run_cli, starter):
     proc = run_cli("hint", "02", "--target", str(starter))
     count = len(find_stage("02").checks)

@@ -35,10 +35,12 @@ def _results(stages: Sequence[Stage], target_name: str) -> list[CheckResult]:
 def list_command(argv: Sequence[str]) -> int:
     """Show every stage with its status and points, and the next step to do."""
     parser = _parser("list", "Show each stage's status and the next step to do.")
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stages to show (default: all, also in a stage folder)")
     parser.add_argument("--checks", action="store_true", help="also list every check with its id (for -k)")
     args = parser.parse_args(argv)
-    stages = select_stages([])
-    results = _results(stages, select([], args.target).target)  # in a stage folder: the folder that holds it
+    selection = select(args.stages, args.target)  # in a stage folder: the folder that holds it
+    stages = selection.stages if args.stages else select_stages([])
+    results = _results(stages, selection.target)
     width = text_width(sys.stdout)
     for stage in stages:
         mine = [r for r in results if r.stage == stage.id]
