@@ -62,6 +62,17 @@ def test_a_stage_may_be_named_by_its_folder_or_a_path_to_it(monkeypatch):
     assert [stage.id for stage in select(["01", "1", "stage01", "01_psycopg2"], "solutions").stages] == ["01"]  # each stage once
 
 
+def test_a_target_that_is_a_stage_folder_means_that_stage_of_the_folder_holding_it(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    selection = select([], "solutions/02_orm_crud/")
+    assert [stage.id for stage in selection.stages] == ["02"] and selection.target == str(REPO_ROOT / "solutions")
+    assert selection.note == "solutions/02_orm_crud is a stage folder: checking stage 02 of solutions"
+    assert [stage.id for stage in select(["03"], "solutions/02_orm_crud").stages] == ["03"]
+    with pytest.raises(UsageError, match="lie in different folders"):
+        select(["labs/01_psycopg2"], "solutions/02_orm_crud")
+    assert select([], "solutions").target == "solutions"  # the folder holding the stages is a target as it was
+
+
 def test_a_tab_completed_stage_folder_is_checked_there(run_cli):
     proc = run_cli("solutions/01_psycopg2/", "-k", "connect_reads", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from ..registry import REPO_ROOT, Stage, find_stage, load_stages
+from ..registry import REPO_ROOT, Stage, display_path, find_stage, load_stages
 from . import COMMANDS
 
 
@@ -121,6 +121,18 @@ def stage_folder_here() -> tuple[Stage, Path] | None:
     return None
 
 
+def target_stage_folder(target: str | None) -> tuple[Stage, Path] | None:
+    """When ``--target`` names a stage folder (``labs/01_psycopg2``) instead of the folder that
+    holds the stage folders: that stage, and the folder."""
+    if not target:
+        return None
+    path = resolve_target(target)
+    by_name = {stage.folder: stage for stage in load_stages()}
+    if path.name in by_name and path.is_dir() and not any((path / name).is_dir() for name in by_name):
+        return by_name[path.name], path
+    return None
+
+
 def stage_named(arg: str) -> tuple[str, Path | None]:
     """A stage as a student may name it: ``02``, ``2``, ``stage02``, its folder ``02_orm_crud``, or
     a path to that folder (``labs/02_orm_crud/``, tab-completed; or the folder's name where it
@@ -136,21 +148,32 @@ def select(ids: Sequence[str], target: str | None) -> Selection:
     """The stages and the target given on the command line. What is not given comes from the stage
     folder the command runs in (``labs/02_orm_crud`` or below: stage 02 of that ``labs/``), or else
     is every stage and the workbook's ``labs/``. A stage given as a path to its folder names the
-    target too."""
+    target too; a ``--target`` that is a stage folder means its stage (unless others are named) of
+    the folder that holds it."""
+    given_folder = target_stage_folder(target)
+    if given_folder is not None:  # --target labs/01_psycopg2: that stage (unless others are named) of labs/
+        ids, target = list(ids) or [given_folder[0].id], str(given_folder[1].parent)
     folders = {folder for folder in (stage_named(arg)[1] for arg in ids) if folder is not None}
     if folders:
         given = {resolve_target(target)} if target else set()
         if len(folders | given) > 1:
             raise UsageError(f"the stages named lie in different folders ({', '.join(sorted(map(str, folders | given)))}); check one at a time")
         target = str(folders.pop())
+    if given_folder is not None:
+        stages = select_stages(ids)
+        note = f"{display_path(given_folder[1])} is a stage folder: checking {_stages_text(stages)} of {display_path(target)}"
+        return Selection(stages, target, note)
     here = stage_folder_here()
     if here is None or (ids and target):
         return Selection(select_stages(ids), target or "labs")
     stage, folder = here
     stages = select_stages(ids or [stage.id])
-    which = f"stage{'s' if len(stages) > 1 else ''} {', '.join(s.id for s in stages)} of {target or folder.parent.name}"
-    note = f"In {folder.parent.name}/{folder.name}: checking {which} (name stages or use --target to check others)"
+    note = f"In {folder.parent.name}/{folder.name}: checking {_stages_text(stages)} of {target or folder.parent.name} (name stages or use --target to check others)"
     return Selection(stages, target or str(folder.parent), note)
+
+
+def _stages_text(stages: Sequence[Stage]) -> str:
+    return f"stage{'s' if len(stages) > 1 else ''} {', '.join(s.id for s in stages)}"
 
 
 # The options of the checking commands that take the next argument as their value (``-k 02`` names no stage).
