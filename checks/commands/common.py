@@ -110,14 +110,19 @@ class Selection:
     note: str = ""
 
 
+def stage_in_folder(name: str) -> Stage | None:
+    """The stage whose folder is called ``name`` (``02_orm_crud``), if any."""
+    return next((stage for stage in load_stages() if stage.folder == name), None)
+
+
 def stage_folder_here() -> tuple[Stage, Path] | None:
     """The stage folder of a ``labs/`` or ``solutions/`` (of this workbook or any copy) that holds
     the working directory, and its stage."""
-    by_name = {stage.folder: stage for stage in load_stages()}
     cwd = Path.cwd()
     for folder in (cwd, *cwd.parents):
-        if folder.name in by_name and folder.parent.name in ("labs", "solutions"):
-            return by_name[folder.name], folder
+        stage = stage_in_folder(folder.name)
+        if stage is not None and folder.parent.name in ("labs", "solutions"):
+            return stage, folder
     return None
 
 
@@ -127,9 +132,9 @@ def target_stage_folder(target: str | None) -> tuple[Stage, Path] | None:
     if not target:
         return None
     path = resolve_target(target)
-    by_name = {stage.folder: stage for stage in load_stages()}
-    if path.name in by_name and path.is_dir() and not any((path / name).is_dir() for name in by_name):
-        return by_name[path.name], path
+    stage = stage_in_folder(path.name)
+    if stage is not None and path.is_dir() and not any((path / other.folder).is_dir() for other in load_stages()):
+        return stage, path
     return None
 
 
@@ -138,10 +143,10 @@ def stage_named(arg: str) -> tuple[str, Path | None]:
     a path to that folder (``labs/02_orm_crud/``, tab-completed; or the folder's name where it
     lies), whose parent is then the target. The stage id, and that parent."""
     path = Path(arg)
-    for stage in load_stages():
-        if path.name == stage.folder:
-            return stage.id, path.resolve().parent if len(path.parts) > 1 or path.is_dir() else None
-    return arg.removeprefix("stage"), None
+    stage = stage_in_folder(path.name)
+    if stage is None:
+        return arg.removeprefix("stage"), None
+    return stage.id, path.resolve().parent if len(path.parts) > 1 or path.is_dir() else None
 
 
 def select(ids: Sequence[str], target: str | None) -> Selection:

@@ -55,7 +55,7 @@ def grade_command(argv: Sequence[str]) -> int:
     stages = select_stages(args.stage)
     out = args.out.resolve()
     root = args.submissions.resolve()
-    if out == root or root in out.parents and (out.parent != root or find_labs(out, stages)):  # exports in a student's work
+    if out == root or (root in out.parents and (out.parent != root or find_labs(out, stages))):  # exports in a student's work
         raise UsageError(f"--out {args.out} lies in the submissions' own folders; name a folder beside them (or a new one in {args.submissions})")
     submissions = find_submissions(args.submissions, stages, skip=out)  # grades/ may lie among the students
     if not submissions:
