@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from .commands.common import checks_folder, resolve_target, seconds
+from .commands.common import checks_folder, resolve_target, seconds, target_stage_folder
 from .db.server import Server, get_server
 from .db.throwaway import ThrowawayDatabase, drop_stale
 from .engine import tempdirs
@@ -56,7 +56,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     (Before any process of a run's stages is forked: they all start their subjects from it.)"""
     tempdirs.remove_stale()
     config = session.config
-    target = resolve_target(config.getoption("target"))
+    target, only = graded_target(config)
+    if only is not None and only not in _stages_named(config):
+        raise pytest.UsageError(f"--target {config.getoption('target')} is the folder of stage {only.id}, whose checks are not among those named")
     if not config.getoption("sandbox") or not target.is_dir():
         return
     hide = [Path(path) for path in config.getoption("sandbox_hide")]
@@ -67,6 +69,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.stash[SANDBOX_HOST] = host.start(libraries_of(_stages_named(config)))
     except SetupError as exc:
         pytest.exit(str(exc), returncode=2)
+
+
+def graded_target(config: pytest.Config) -> tuple[Path, Stage | None]:
+    """The folder holding the stage folders, and the one stage to check when ``--target`` names a
+    stage's own folder (``--target labs/01_psycopg2``: stage 01 of ``labs``), as the CLI reads it."""
+    given = target_stage_folder(config.getoption("target"))
+    if given is not None:
+        return given[1].parent, given[0]
+    return resolve_target(config.getoption("target")), None
 
 
 def _stages_named(config: pytest.Config) -> list[Stage]:
@@ -114,7 +125,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[CHECK] = check
         item.stash[STAGE] = stage
         item.add_marker(pytest.mark.timeout(check_timeout(config, item) + BACKSTOP, method="signal"))
+    _keep_the_stage_of_a_stage_folder(config, items)
     items.sort(key=_registry_order)
+
+
+def _keep_the_stage_of_a_stage_folder(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--target`` a stage's folder, deselect the other stages' checks (the whole run
+    cannot grade them: that folder holds no other stage)."""
+    _, only = graded_target(config)
+    if only is None:
+        return
+    others = [item for item in items if STAGE in item.stash and item.stash[STAGE].id != only.id]
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = [item for item in items if STAGE not in item.stash or item.stash[STAGE].id == only.id]
 
 
 def _registry_order(item: pytest.Item) -> tuple[str, int]:
@@ -137,8 +161,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> Path:
-    """The folder being graded."""
-    path = resolve_target(request.config.getoption("target"))
+    """The folder being graded (holding the stage folders)."""
+    path, _ = graded_target(request.config)
     if not path.is_dir():
         pytest.exit(f"target {path} is not a folder; use --target labs, solutions or a path", returncode=2)
     return path
@@ -290,4 +314,5 @@ def subject(
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"checks target: {resolve_target(config.getoption('target'))}"
+    target, only = graded_target(config)
+    return f"checks target: {target}" + (f" (stage {only.id} only: --target is its folder)" if only else "")

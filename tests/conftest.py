@@ -118,6 +118,18 @@ def run_cli(checks_env) -> Callable[..., subprocess.CompletedProcess]:
 
 
 @pytest.fixture(scope="session")
+def run_pytest(checks_env) -> Callable[..., subprocess.CompletedProcess]:
+    """``run_pytest(*args, cwd=REPO_ROOT)``: run ``python -m pytest -q -rs ARGS`` in one process
+    (no xdist, no cache) from ``cwd``, on the test session's server."""
+
+    def run(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q", "-rs", *args],
+                              cwd=cwd, env=checks_env(), capture_output=True, text=True, timeout=600)
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def run_checks(run_cli) -> Callable[..., dict[str, Result]]:
     """``run_checks(target, stage, *extra)``: grade one stage of ``target`` in a subprocess; results by check id."""
 

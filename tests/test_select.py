@@ -73,6 +73,16 @@ def test_a_target_that_is_a_stage_folder_means_that_stage_of_the_folder_holding_
     assert select([], "solutions").target == "solutions"  # the folder holding the stages is a target as it was
 
 
+def test_pytest_checks_with_a_stage_folder_as_target_grades_that_stage_only(run_pytest):
+    proc = run_pytest("checks", "--target", "solutions/01_psycopg2")
+    others = sum(len(stage.checks) for stage in load_stages() if stage.id != "01")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    assert f"{len(find_stage('01').checks)} passed, {others} deselected" in proc.stdout, proc.stdout[-1000:]
+    conflict = run_pytest("checks/stage03", "--target", "solutions/01_psycopg2")
+    assert conflict.returncode == 4 and "Traceback" not in conflict.stdout + conflict.stderr
+    assert "--target solutions/01_psycopg2 is the folder of stage 01, whose checks are not among those named" in conflict.stderr
+
+
 def test_a_tab_completed_stage_folder_is_checked_there(run_cli):
     proc = run_cli("solutions/01_psycopg2/", "-k", "connect_reads", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
