@@ -31,7 +31,7 @@ from ..db.throwaway import empty_database
 from ..errors import SetupError
 from .common import confirmed
 
-DATABASE = ROLE = "workbook"
+DATABASE = ROLE = server.WORKBOOK
 NOT_RUNNING = "the embedded server is not running; start it with `python -m checks db start`"
 # Objects an earlier version made in the workbook database as the superuser, handed to the role.
 HAND_OVER = r"""

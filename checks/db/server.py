@@ -71,6 +71,7 @@ ADVISORY_KEY = 0x5B1AB
 
 # Where a URL came from, for messages: the environment, the workbook's .env file, or neither.
 ENVIRONMENT, DOTENV, EMBEDDED = "DATABASE_URL", "DATABASE_URL in .env", "embedded"
+WORKBOOK = "workbook"  # the role, and its database, that `db start` makes on the embedded server for manual work
 # libpq's words when a running server turns the login down.
 LOGIN_REFUSALS = ("authentication failed", "no password supplied", "does not exist", "no pg_hba.conf entry", "permission denied")
 
@@ -130,6 +131,22 @@ def is_embedded_url(url: URL) -> bool:
     if not isinstance(host, str) or not host.startswith("/"):
         return False
     return Path(host) == PGDATA or "python_PostgresServer" in Path(host).parts
+
+
+def is_workbook_url(url: URL) -> bool:
+    """True for the URL ``db start`` prints: the workbook role on this embedded server's socket.
+    A run given it uses the embedded server as its superuser (the role may not create databases)."""
+    host = url.query.get("host")
+    return url.username == WORKBOOK and isinstance(host, str) and Path(host) == PGDATA
+
+
+def wants_embedded() -> bool:
+    """Whether this process's server is the embedded one: ``DATABASE_URL`` unset, or ``db start``'s."""
+    raw, source = configured_url()
+    try:
+        return not raw or is_workbook_url(parse_database_url(raw, source))
+    except SetupError:  # get_server says what is wrong with it
+        return False
 
 
 def _unset_advice(source: str) -> str:
@@ -288,7 +305,7 @@ def launch_early() -> None:
     while the caller imports what it needs. The thread runs ``pg_ctl`` and imports nothing (an
     import racing the main thread's could be left half done by a Ctrl-C there)."""
     global _launched
-    if _launched is not None or configured_url()[0]:
+    if _launched is not None or not wants_embedded():
         return
     embedded_library()
     import pwd  # noqa: F401  (what the library imports as it starts a server)
@@ -411,8 +428,9 @@ def configured_url() -> tuple[str, str]:
 
 @cache
 def get_server() -> Server:
-    """The server for this process: ``DATABASE_URL`` if set, else the embedded one (started once)."""
-    raw, source = configured_url()
-    if not raw:
+    """The server for this process: ``DATABASE_URL`` if set (unless it is the one ``db start``
+    printed), else the embedded one (started once)."""
+    if wants_embedded():
         return start_embedded()
+    raw, source = configured_url()
     return prepare(Server(url=parse_database_url(raw, source), embedded=False, source=source))
