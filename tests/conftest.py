@@ -39,6 +39,7 @@ from checks.db.server import Server, get_server
 from checks.db.throwaway import ThrowawayDatabase, create_database
 from checks.engine import sandbox
 from checks.registry import REPO_ROOT, find_stage
+from checks.starter import NoStarter, archive as starter_archive
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -245,16 +246,13 @@ def sigint_not_ignored() -> Callable[[], None]:
 
 @pytest.fixture(scope="session")
 def starter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The starter as committed (``git archive HEAD labs``), in a folder of its own, made once per
-    session; skips the test when the workbook is not a git checkout."""
-    git = ["git", "-C", str(REPO_ROOT)]
+    """The starter as the workbook ships it (:mod:`checks.starter`: ``labs/`` of the newest commit
+    of the workbook's own files, never the student's work, committed or not), in a folder of its
+    own, made once per session; skips the test when the workbook is not a git checkout."""
     try:
-        top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
-        if Path(top).resolve() != REPO_ROOT:
-            raise FileNotFoundError(top)
-        archive = subprocess.run([*git, "archive", "--format=tar", "HEAD", "labs"], capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("the starter is read from git (HEAD:labs) and this workbook is not a git checkout")
+        archive = starter_archive(REPO_ROOT)
+    except NoStarter as exc:
+        pytest.skip(f"the starter is read from git and {exc}")
     folder = tmp_path_factory.mktemp("starter")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
