@@ -26,6 +26,15 @@ def test_syntax_error_names_file_and_line_and_other_stages_still_run(run_cli, ma
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+def test_every_check_of_a_module_that_does_not_import_gives_that_as_its_reason(run_checks, make_target):
+    """Not a reason of its own built on it ("it tried 0 times", "needs step 2 first")."""
+    target = make_target("01", files={"posts.py": "def connect(:\n    pass\n"})
+    results = run_checks(target, "01")
+    assert len(results) == len(find_stage("01").checks)
+    wrong = {check: result.reason for check, result in results.items() if not result.reason.endswith("posts.py:1: SyntaxError: invalid syntax")}
+    assert not wrong, wrong
+
+
 def test_exception_at_import_names_file_and_line(run_checks, make_target):
     target = make_target("02", replace={"app/models.py": [("class User(Base):", "raise RuntimeError('oops')\n\n\nclass User(Base):")]})
     results = run_checks(target, "02", "-k", "ping")

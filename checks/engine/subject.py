@@ -65,6 +65,12 @@ class StudentRaised(SubjectFailure):
         return short in self.kinds or any(k.endswith(f".{kind}") for k in self.kinds)
 
 
+class ImportFailed(SubjectFailure):
+    """A module of the target's stage did not import (a syntax error, a missing module...): the
+    message says where. Not a :class:`StudentRaised`, so no check takes it for what the function
+    it called did."""
+
+
 @dataclass(frozen=True)
 class Handle:
     """An object that stays in the copy (a connection, say), named by its number there."""
@@ -387,7 +393,7 @@ class Copy:
         message, where = str(error.get("message", "failed")), error.get("where")
         text = f"{self.subject.shown(where)}: {message}" if where else message
         if error.get("import"):
-            text = self.subject.shown(message)
+            return ImportFailed(self.subject.shown(message))
         if error.get("harness"):
             return SubjectFailure(f"the checks could not ask the target: {text}")
         return StudentRaised(text, error.get("kinds") or ())

@@ -21,6 +21,7 @@ from checks.engine.subject import (
     CheckTimedOut,
     Copy,
     Handle,
+    ImportFailed,
     StudentRaised,
     SubjectFailure,
 )
@@ -209,7 +210,7 @@ def needs(subject, database, insert, fetch_all) -> Callable[..., Iterator[None]]
     def guard(*functions: str) -> Iterator[None]:
         try:
             yield
-        except CheckTimedOut:
+        except (CheckTimedOut, ImportFailed):  # its own reason: no earlier step is to blame
             raise
         except (AssertionError, pytest.fail.Exception, SubjectFailure):
             for name in functions:
