@@ -12,7 +12,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from dotenv import load_dotenv
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, exc, pool
 
 config = context.config
 if config.config_file_name is not None and "connection" not in config.attributes and config.attributes.get("configure_logger", True):
@@ -62,6 +62,11 @@ if context.is_offline_mode():
 elif "connection" in config.attributes:  # shared by the caller, who owns its transaction
     run(config.attributes["connection"])
 else:
-    with create_engine(database_url(), poolclass=pool.NullPool).connect() as connection:
+    try:
+        connection = create_engine(database_url(), poolclass=pool.NullPool).connect()
+    except exc.OperationalError as error:  # one line, not a traceback: the server is down or the URL is wrong
+        reason = " ".join(str(error.orig).split())
+        raise SystemExit(f"cannot connect to DATABASE_URL ({reason}); start the server (`python -m checks db start`) or fix the URL") from None
+    with connection:
         run(connection)
         connection.commit()
