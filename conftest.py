@@ -2,7 +2,8 @@
 
 The workbook's suite runs in parallel (pytest-xdist, ``-n auto`` in pyproject.toml): each worker
 but the first gets an embedded server of its own (a cache folder of its own), so that workers
-never see each other's databases, roles or processes on one server.
+never see each other's databases, roles or processes on one server. A run of the checks alone
+(``pytest checks --target ...``) stays in one process.
 """
 
 import os
@@ -24,10 +25,13 @@ pytest_plugins = ["checks.plugin"]
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: up to ``MAX_WORKERS``; none inside a worker's own pytest, or when a
-    ``DATABASE_URL`` names the one server every worker would share."""
+    """``-n auto``: up to ``MAX_WORKERS``; none inside a worker's own pytest, when a
+    ``DATABASE_URL`` names the one server every worker would share, or for a run of the checks
+    alone (``pytest checks --target ...`` grades in one process, as ``python -m checks`` does).
+    An explicit ``-n 2`` never asks this hook."""
     from checks.db.server import configured_url
+    from checks.plugin import names_only_checks
 
-    if "PYTEST_XDIST_WORKER" in os.environ or configured_url()[0]:
+    if "PYTEST_XDIST_WORKER" in os.environ or configured_url()[0] or names_only_checks(config):
         return 0
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))

@@ -32,7 +32,14 @@ from .engine.stage_runs import StageRuns
 from .engine.subject import IMPORT_TIMEOUT, Copy, Subject, SubjectFailure, socket_folder
 from .engine.zygote import Launcher, plain_launcher
 from .errors import SetupError
-from .registry import Stage, display_path, libraries_of, load_stages, stage_for_path
+from .registry import (
+    CHECKS_ROOT,
+    Stage,
+    display_path,
+    libraries_of,
+    load_stages,
+    stage_for_path,
+)
 
 # pytest-timeout only guards the checker itself; the check's own limit is enforced on the subject.
 BACKSTOP = 30.0
@@ -80,9 +87,22 @@ def graded_target(config: pytest.Config) -> tuple[Path, Stage | None]:
     return resolve_target(config.getoption("target")), None
 
 
+def names_only_checks(config: pytest.Config) -> bool:
+    """Whether every path on the command line lies in ``checks/`` or the --extra-checks folder: a
+    run that grades (``pytest checks --target ...``), not the workbook's own suite."""
+    extra = config.getoption("extra_checks")
+    roots = [CHECKS_ROOT, *([extra] if extra else [])]
+    return all(any(path.resolve().is_relative_to(root) for root in roots) for path in _paths_named(config))
+
+
+def _paths_named(config: pytest.Config) -> list[Path]:
+    """The files and folders the command line names (its ``path::test`` ids too)."""
+    return [config.invocation_params.dir / arg.split("::")[0] for arg in config.args]
+
+
 def _stages_named(config: pytest.Config) -> list[Stage]:
     """The workbook's stages whose checks the command line names (all, when it names none)."""
-    named = {stage_for_path(config.invocation_params.dir / arg.split("::")[0]) for arg in config.args}
+    named = {stage_for_path(path) for path in _paths_named(config)}
     return [stage for stage in load_stages() if stage in named] or list(load_stages())
 
 
@@ -149,11 +169,19 @@ def _registry_order(item: pytest.Item) -> tuple[str, int]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
-    """Attach a one-line, student-readable reason to every failed check."""
+    """Attach a one-line, student-readable reason to every failed check. A check that fails
+    with a reason of its own (``pytest.fail(..., pytrace=False)``, such as "needs step N first")
+    shows that line alone, not also the exception it was handling when it failed."""
+    if CHECK in item.stash and call.excinfo is not None and _own_reason(call.excinfo.value):
+        call.excinfo.value.__suppress_context__ = True
     report = yield
     if CHECK in item.stash and report.failed and call.excinfo is not None:
         report.user_properties.append((REASON, failure_reason(call.excinfo.value)))
     return report
+
+
+def _own_reason(exc: BaseException) -> bool:
+    return isinstance(exc, pytest.fail.Exception) and not exc.pytrace
 
 
 # --- fixtures -------------------------------------------------------------------------------

@@ -232,3 +232,36 @@ def test_a_check_run_stops_the_server_it_started(cache_dir, checks_env):
     assert graded.returncode == 0, graded.stdout + graded.stderr
     left = subprocess.run([sys.executable, "-m", "checks", "db", "url"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert left.returncode == 2, "the embedded server is still running after the checks finished"
+
+
+def test_db_start_during_a_run_keeps_the_server_that_run_started(cache_dir, embedded_env, make_target, tmp_path):
+    """The run starts the server and would stop it as the last process to leave; `db start`,
+    while the run waits in list_posts, asks to keep it: it outlives the run until `db stop`."""
+    env = embedded_env(cache_dir)
+    waiting, gate = tmp_path / "waiting", tmp_path / "gate"
+    holds = LIST_POSTS + f"    open({str(waiting)!r}, 'w').close()\n    while not os.path.exists({str(gate)!r}):\n        time.sleep(0.05)\n"
+    target = make_target("01", replace={"posts.py": [(LIST_POSTS, holds)]})
+
+    def db(action: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "checks", "db", action], check=False, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+
+    run = subprocess.Popen([sys.executable, "-m", "checks", "01", "--target", str(target), "-k", "list_posts", "--timeout", "120"],
+                           cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not waiting.exists():
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.1)
+        started = db("start")
+        assert started.returncode == 0, started.stderr
+        gate.touch()
+        stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stdout + stderr
+        kept = db("url")
+        assert kept.returncode == 0, "the run stopped the server that `db start` asked to keep"
+    finally:
+        gate.touch()
+        run.wait(timeout=120)
+        stopped = db("stop")
+    assert "stopped" in stopped.stdout
+    assert db("url").returncode == 2

