@@ -244,6 +244,18 @@ def test_grading_again_into_the_same_folder_keeps_the_earlier_grades_csv(tmp_pat
         assert [row["student"] for row in csv.DictReader(table.open())] == ["ada", "bob"]
 
 
+def test_the_exports_of_an_earlier_run_among_the_students_are_never_graded(tmp_path, run_cli):
+    """A folder that an earlier run wrote its exports to (whatever its name, here ``marks``) is
+    no student's, also when a later run writes elsewhere."""
+    submissions = tmp_path / "class"
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "ada" / STAGE)
+    for out in (submissions / "marks", tmp_path / "elsewhere"):
+        proc = run_cli("grade", str(submissions), "--stage", "01", "--out", str(out))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert [row["student"] for row in csv.DictReader((out / "grades.csv").open())] == ["ada"]
+    assert "marks" not in proc.stdout, proc.stdout
+
+
 @pytest.mark.parametrize(("command", "says"), [
     (["grade", "{class}", "--out", "{file}"], "error: --out {file} is a file; name a folder for the results"),
     (["grade", "{class}", "--out", "{class}"], "error: --out {class} lies in the submissions' own folders"),

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from ..db.server import get_server
 from ..engine import sandbox
-from ..engine.batch import Batch, Submission, find_labs, find_submissions
+from ..engine.batch import Batch, Submission, find_labs, find_submissions, is_folder
 from ..errors import EXIT_INTERRUPTED, UsageError
-from ..registry import load_stages
+from ..registry import Stage, load_stages
 from ..reporting import exports, terminal
 from .common import at_least_one, checks_folder, seconds, select_stages
 
@@ -57,9 +57,10 @@ def grade_command(argv: Sequence[str]) -> int:
     root = args.submissions.resolve()
     if out == root or (root in out.parents and (out.parent != root or find_labs(out, stages))):  # exports in a student's work
         raise UsageError(f"--out {args.out} lies in the submissions' own folders; name a folder beside them (or a new one in {args.submissions})")
-    submissions = find_submissions(args.submissions, stages, skip=out)  # grades/ may lie among the students
+    skip = {out, *earlier_exports(args.submissions, stages)}  # grades/ may lie among the students
+    submissions = find_submissions(args.submissions, stages, skip)
     if not submissions:
-        raise UsageError(nothing_to_grade(args.submissions, out))
+        raise UsageError(nothing_to_grade(args.submissions, skip))
     extra = args.extra_checks
     hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     everything = list(stages) + hidden
@@ -103,10 +104,15 @@ def _prepare_out(out: Path, given: Path) -> None:
         raise UsageError(f"--out {given}: that folder is not writable")
 
 
-def nothing_to_grade(folder: Path, out: Path) -> str:
-    """Why a folder of submissions holds no student (``out`` aside), and what to do."""
+def earlier_exports(folder: Path, stages: Sequence[Stage]) -> set[Path]:
+    """The folders in ``folder`` that hold an earlier run's exports and no stage folder: never a student's."""
+    return {path.resolve() for path in folder.iterdir() if is_folder(path) and exports.holds_exports(path) and not find_labs(path, stages)}
+
+
+def nothing_to_grade(folder: Path, skip: Collection[Path]) -> str:
+    """Why a folder of submissions holds no student (the folders ``skip``, exports, aside), and what to do."""
     wanted = "one folder per student, with a copy of their repository or of its labs/"
-    files = sorted(path.name for path in folder.iterdir() if path.resolve() != out)
+    files = sorted(path.name for path in folder.iterdir() if path.resolve() not in skip)
     if not files:
         return f"{folder} is empty; it should hold {wanted}"
     named = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")

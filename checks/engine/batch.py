@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -70,10 +70,15 @@ def find_labs(folder: Path, stages: Sequence[Stage]) -> Path | None:
     return None
 
 
-def find_submissions(root: Path, stages: Sequence[Stage], skip: Path | None = None) -> list[Submission]:
-    """A submission per folder in ``root`` (symlinks and the folder ``skip``, the results', left out)."""
-    folders = [path for path in sorted(root.iterdir()) if path.is_dir() and not path.is_symlink() and path.resolve() != skip]
+def find_submissions(root: Path, stages: Sequence[Stage], skip: Collection[Path] = ()) -> list[Submission]:
+    """A submission per folder in ``root`` (symlinks and the folders in ``skip``, exports, left out)."""
+    folders = [path for path in sorted(root.iterdir()) if is_folder(path) and path.resolve() not in skip]
     return [Submission(path.name, find_labs(path, stages)) for path in folders]
+
+
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder that may be a student's (a symlink never is: it could point at a classmate's)."""
+    return path.is_dir() and not path.is_symlink()
 
 
 def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> Path:

@@ -16,6 +16,9 @@ from ..results import CheckResult
 if TYPE_CHECKING:
     from ..engine.batch import Submission
 
+# The first and last columns of grades.csv (a column per stage lies between them).
+FIRST_COLUMNS, LAST_COLUMNS = ["student", "status"], ["total", "max_total"]
+
 
 def _column(stage: Stage) -> str:
     return f"stage_{stage.id}" + ("_hidden" if stage.hidden else "")
@@ -85,6 +88,20 @@ def keep_previous(out: Path) -> Path | None:
     return kept
 
 
+def holds_exports(folder: Path) -> bool:
+    """Whether ``folder`` holds a class table that :func:`write_all` wrote (``grades.csv``, or one
+    kept as ``grades-<time>.csv``): the exports of a run, not a student's work."""
+    for table in folder.glob("grades*.csv"):
+        try:
+            with table.open(encoding="utf-8", newline="") as handle:
+                header = next(csv.reader(handle), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        if header[:2] == FIRST_COLUMNS and header[-2:] == LAST_COLUMNS:
+            return True
+    return False
+
+
 def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Stage]) -> Path | None:
     """grades.csv for the class; results.json and junit.xml for each student (a student's earlier
     ones are replaced). A grades.csv already in ``out`` is kept under a new name, which is returned."""
@@ -92,7 +109,7 @@ def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Sta
     kept = keep_previous(out)
     with (out / "grades.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "status", *[_column(s) for s in stages], "total", "max_total"])
+        writer.writerow([*FIRST_COLUMNS, *[_column(s) for s in stages], *LAST_COLUMNS])
         for sub in submissions:
             per_stage = [sum(r.points for r in _of(sub.results, stage)) for stage in stages]
             writer.writerow([sub.student, sub.status, *per_stage, sub.score, sum(s.max_points for s in stages)])
