@@ -256,6 +256,29 @@ def test_the_exports_of_an_earlier_run_among_the_students_are_never_graded(tmp_p
     assert "marks" not in proc.stdout, proc.stdout
 
 
+def test_a_class_folder_says_what_it_did_not_grade_and_where_it_looked(tmp_path, run_cli):
+    """Files beside the student folders are named as not graded (an archive unpacked beside
+    itself is not); a folder without stage folders says where they were looked for, and names
+    the one labs/ found deeper down; the count of graded submissions leaves those out."""
+    submissions = tmp_path / "class"
+    for student in ("ada", "bob"):
+        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / student / STAGE)
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "grace" / "sql-lab-grace-main" / "labs" / STAGE)
+    for deeper in ("first", "second"):
+        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "hal" / deeper / "labs" / STAGE)
+    for name in ("frank.zip", "ada.zip", "notes.txt"):
+        (submissions / name).write_bytes(b"PK")
+    proc = run_cli("grade", str(submissions), "--stage", "01", "--out", str(tmp_path / "grades"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "grace: no gradable work found: looked for 01_psycopg2 in grace/labs/ and grace/; found grace/sql-lab-grace-main/labs: move it up?" in lines
+    assert "hal: no gradable work found: looked for 01_psycopg2 in hal/labs/ and hal/" in lines, proc.stdout
+    assert "not graded, as they are not folders: frank.zip, notes.txt; unpack each archive into a folder of its own" in lines
+    assert f"2 submissions graded, 2 with no gradable work found; grades.csv, results.json and junit.xml are in {tmp_path / 'grades'}" in lines
+    results = json.loads((tmp_path / "grades" / "grace" / "results.json").read_text())
+    assert results["output"] == "Grading problem: no gradable work found (looked for 01_psycopg2 in grace/labs/ and grace/; found grace/sql-lab-grace-main/labs: move it up?)"
+
+
 @pytest.mark.parametrize(("command", "says"), [
     (["grade", "{class}", "--out", "{file}"], "error: --out {file} is a file; name a folder for the results"),
     (["grade", "{class}", "--out", "{class}"], "error: --out {class} lies in the submissions' own folders"),

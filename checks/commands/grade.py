@@ -84,6 +84,8 @@ def grade_command(argv: Sequence[str]) -> int:
     finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
     kept = exports.write_all(args.out, finished, everything)
     print(exports.summary(finished, everything, args.out))
+    if loose := loose_files(args.submissions, skip):
+        print("; ".join(filter(None, [f"not graded, as they are not folders: {', '.join(loose)}", unpack_advice(loose)])))
     if kept:
         print(f"The grades.csv of the earlier run there is kept as {kept.name}.")
     if interrupted:
@@ -109,12 +111,30 @@ def earlier_exports(folder: Path, stages: Sequence[Stage]) -> set[Path]:
     return {path.resolve() for path in folder.iterdir() if is_folder(path) and exports.holds_exports(path) and not find_labs(path, stages)}
 
 
+def loose_files(folder: Path, skip: Collection[Path]) -> list[str]:
+    """The names of what lies in ``folder`` and is not a folder (files, archives, symlinks), but for
+    archives unpacked beside themselves (``ada.zip`` next to a student's folder ``ada``)."""
+    folders = {path.name for path in folder.iterdir() if is_folder(path) and path.resolve() not in skip}
+    return sorted(path.name for path in folder.iterdir() if not is_folder(path) and _unpacked_name(path.name) not in folders)
+
+
+def _unpacked_name(name: str) -> str | None:
+    """The folder that the archive ``name`` unpacks into (``ada.tar.gz``: ``ada``); None for another file."""
+    suffix = next((suffix for suffix in ARCHIVES if name.endswith(suffix)), None)
+    return name.removesuffix(suffix) if suffix else None
+
+
+def unpack_advice(names: Sequence[str]) -> str:
+    """The advice to unpack the archives among ``names``; nothing when there is none."""
+    return "unpack each archive into a folder of its own" if any(_unpacked_name(name) for name in names) else ""
+
+
 def nothing_to_grade(folder: Path, skip: Collection[Path]) -> str:
     """Why a folder of submissions holds no student (the folders ``skip``, exports, aside), and what to do."""
     wanted = "one folder per student, with a copy of their repository or of its labs/"
-    files = sorted(path.name for path in folder.iterdir() if path.resolve() not in skip)
+    files = loose_files(folder, skip)
     if not files:
         return f"{folder} is empty; it should hold {wanted}"
     named = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
-    unpack = "unpack each archive into a folder of its own: " if any(name.endswith(ARCHIVES) for name in files) else ""
+    unpack = f"{advice}: " if (advice := unpack_advice(files)) else ""
     return f"{folder} holds no student folders, only files ({named}); {unpack}it should hold {wanted}"

@@ -8,13 +8,10 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ..engine.batch import NO_WORK, Submission
 from ..registry import Stage
 from ..results import CheckResult
-
-if TYPE_CHECKING:
-    from ..engine.batch import Submission
 
 # The first and last columns of grades.csv (a column per stage lies between them).
 FIRST_COLUMNS, LAST_COLUMNS = ["student", "status"], ["total", "max_total"]
@@ -129,5 +126,8 @@ def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Pat
         cells = "  ".join(f"{sum(r.points for r in _of(sub.results, stage)):>5}/{stage.max_points:<3}" for stage in stages)
         lines.append(f"{sub.student:<{width}}  {cells}  {sub.score:>5}/{sum(s.max_points for s in stages):<4} {sub.status}")
     lines += [f"{sub.student}: {sub.status}: {sub.problem}" for sub in submissions if sub.problem]
-    lines.append(f"\n{len(submissions)} submissions graded; grades.csv, results.json and junit.xml are in {out}")
+    empty = sum(sub.status == NO_WORK for sub in submissions)
+    graded = len(submissions) - empty
+    counted = f"{graded} submission{'' if graded == 1 else 's'} graded" + (f", {empty} with {NO_WORK}" if empty else "")
+    lines.append(f"\n{counted}; grades.csv, results.json and junit.xml are in {out}")
     return "\n".join(lines)
