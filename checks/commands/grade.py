@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 
+from ..db.roles import drop_stale
 from ..db.server import get_server
 from ..engine import sandbox
 from ..engine.batch import Batch, Submission, find_labs, find_submissions, is_folder
@@ -18,6 +21,7 @@ from ..reporting import exports, terminal
 from .common import at_least_one, checks_folder, seconds, select_stages
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z")
+HEARING = 0.2  # seconds between two looks for a Ctrl-C while the batch grades
 
 
 class Progress:
@@ -66,23 +70,14 @@ def grade_command(argv: Sequence[str]) -> int:
     everything = list(stages) + hidden
     _prepare_out(out, args.out)  # before any grading: the class's results must have somewhere to go
     hide = [root, out, *([extra] if extra else [])]
-    batch = Batch(everything, get_server(), args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
-    progress = Progress(len(submissions))
-    interrupted = False
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
-    try:
-        futures = [pool.submit(batch.grade, submission) for submission in submissions]
-        for future in as_completed(futures):
-            progress.advance(future.result())
-    except KeyboardInterrupt:
-        interrupted = True
-        batch.stop()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        batch.close()
-        progress.clear()
-    finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
-    kept = exports.write_all(args.out, finished, everything)
+    server = get_server()
+    if server.embedded:
+        drop_stale(server)
+    batch = Batch(everything, server, args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
+    with ctrl_c_noted() as heard:
+        interrupted = _grade_all(batch, submissions, args.jobs, heard)
+        finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
+        kept = exports.write_all(args.out, finished, everything)
     print(exports.summary(finished, everything, args.out))
     if loose := loose_files(args.submissions, skip):
         print("; ".join(filter(None, [f"not graded, as they are not folders: {', '.join(loose)}", unpack_advice(loose)])))
@@ -92,6 +87,42 @@ def grade_command(argv: Sequence[str]) -> int:
         print(f"interrupted: {len(finished)} of {len(submissions)} submissions graded; their results are in {args.out}")
         return EXIT_INTERRUPTED
     return 0
+
+
+@contextmanager
+def ctrl_c_noted() -> Iterator[list[int]]:
+    """Within, Ctrl-C (SIGINT) raises nothing: each one is noted in the list given, for the grading
+    to stop on, and no second one cuts the clean stop or the exports short. After one, the process
+    goes on ignoring them (its exit handlers drop databases and stop the server); a process that
+    ignored them on entry (a background job) goes on doing so."""
+    heard: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, lambda signum, _frame: heard.append(signum))
+    try:
+        yield heard
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN if heard else previous)
+
+
+def _grade_all(batch: Batch, submissions: Sequence[Submission], jobs: int, heard: Sequence[int]) -> bool:
+    """Grade the submissions, ``jobs`` at a time, until all are done or a Ctrl-C is ``heard``; then
+    stop the checkers still running. Whether it stopped before the end."""
+    progress = Progress(len(submissions))
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    pending = {pool.submit(batch.grade, submission) for submission in submissions}
+    try:
+        while pending and not heard:
+            done, pending = wait(pending, timeout=HEARING, return_when=FIRST_COMPLETED)
+            for future in done:
+                progress.advance(future.result())
+        if pending:
+            batch.stop()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        batch.close()
+        progress.clear()
+    return bool(pending)
 
 
 def _prepare_out(out: Path, given: Path) -> None:

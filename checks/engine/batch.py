@@ -185,10 +185,12 @@ class Batch:
             return ["--subject-host", str(self.host.ready().socket_path)]
 
     def close(self) -> None:
-        """Stop the subject host, if one was started."""
+        """Stop the subject host, if one was started; remove the temporary folders that the checkers
+        killed (by Ctrl-C or the wall) left."""
         if self.host is not None:
             self.host.close()
             self.host = None
+        tempdirs.remove_stale()
 
     def grade(self, submission: Submission) -> Submission:
         start = time.monotonic()
