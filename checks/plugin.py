@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from .commands.common import checks_folder, resolve_target, seconds, target_stage_folder
+from .db.roles import drop_stale
 from .db.server import Server, get_server
-from .db.throwaway import ThrowawayDatabase, drop_stale
+from .db.throwaway import ThrowawayDatabase
 from .engine import tempdirs
 from .engine.collector import CHECK, PRINTED, REASON, STAGE, failure_reason
 from .engine.host import Contained, SubjectHost

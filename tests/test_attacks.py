@@ -643,7 +643,7 @@ def secrets_in(text: str) -> list[str]:
     password = get_server().url.password
     forms = {"plain": password, "hex": password.encode().hex(), "reversed": password[::-1], "base64": base64.b64encode(password.encode()).decode()}
     found = [f"admin password ({form})" for form, value in forms.items() if value in text]
-    found += [f"role password of {user}" for user, secret in re.findall(r"(labstudent_[0-9a-f]+):([^@\s\"]*)@", text) if secret != "***"]
+    found += [f"role password of {user}" for user, secret in re.findall(r"(labstudent_\d+_[0-9a-f]+):([^@\s\"]*)@", text) if secret != "***"]
     return found
 
 

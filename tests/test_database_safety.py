@@ -1,5 +1,6 @@
 """Runs never touch the user's database, leave no throwaway database, and fail clearly on bad set-ups."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,46 @@ def _assert_one_clear_line(proc, *phrases):
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     for phrase in phrases:
         assert phrase in lines[0]
+
+
+ON_EMBEDDED = """import sys
+from checks.db.server import running_embedded
+cur = running_embedded().admin_connect().cursor()
+for statement in sys.argv[1:]:
+    cur.execute(statement)
+print(sorted(name for (name,) in cur.fetchall()) if cur.description else "")
+"""
+LEFT = r"SELECT rolname FROM pg_roles WHERE rolname LIKE 'labstudent\_%' UNION ALL SELECT datname FROM pg_database WHERE datname LIKE 'labtmp\_%'"
+
+
+def _on_embedded(env: dict[str, str], *statements: str) -> str:
+    """Run SQL statements as the superuser of the embedded server that ``env`` names (running);
+    the sorted names the last one returned."""
+    return subprocess.run([sys.executable, "-c", ON_EMBEDDED, *statements], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_run_drops_the_roles_that_runs_which_ended_left_and_keeps_a_live_runs(cache_dir, embedded_env, run_cli, tmp_path):
+    """A grader killed outright leaves its student roles and their databases on the embedded
+    server: the next run, grading a class or checking a student's work, drops them; the role and
+    database of a run that still goes on (here: this process) stay, and so does a role named as
+    an earlier version named them (no process to tell whether it still runs)."""
+    env = embedded_env(cache_dir)
+    ended, live = subprocess.Popen(["true"]), os.getpid()
+    ended.wait()
+    (tmp_path / "class" / "ada").mkdir(parents=True)  # nothing to check: no role of its own
+    kept = [f"labstudent_{live}_1a2b3c4d", f"labtmp_{live}_kept", "labstudent_12345678"]
+    runs = [("grade", str(tmp_path / "class"), "--out", str(tmp_path / "grades")), ("01", "--target", "solutions", "-k", "connect_reads")]
+    assert run_cli("db", "start", env=env).returncode == 0
+    try:
+        _on_embedded(env, f"CREATE ROLE {kept[0]} LOGIN", f"CREATE DATABASE {kept[1]} OWNER {kept[0]}", f"CREATE ROLE {kept[2]} LOGIN")
+        for run in runs:
+            role = f"labstudent_{ended.pid}_5e6f7a8b"
+            _on_embedded(env, f"CREATE ROLE {role} LOGIN", f"CREATE DATABASE labtmp_{live}_its OWNER {role}")  # a checker's left running
+            proc = run_cli(*run, env=env)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert _on_embedded(env, LEFT) == str(sorted(kept)), f"after {run[0]}"
+    finally:
+        run_cli("db", "stop", env=env)
 
 
 def test_unreachable_server_is_one_clear_line(checks_env, run_cli):

@@ -1,16 +1,22 @@
 """Grading a class: isolated, hostile submissions cost only their own points, exports are complete."""
 
 import csv
+import glob
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import psutil
 import pytest
 
+from checks.engine.tempdirs import STALE
 from checks.registry import REPO_ROOT, find_stage
 
 FULL = find_stage("01").max_points
@@ -244,6 +250,41 @@ def test_grading_again_into_the_same_folder_keeps_the_earlier_grades_csv(tmp_pat
         assert [row["student"] for row in csv.DictReader(table.open())] == ["ada", "bob"]
 
 
+def test_the_exports_of_an_earlier_run_among_the_students_are_never_graded(tmp_path, run_cli):
+    """A folder that an earlier run wrote its exports to (whatever its name, here ``marks``) is
+    no student's, also when a later run writes elsewhere."""
+    submissions = tmp_path / "class"
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "ada" / STAGE)
+    for out in (submissions / "marks", tmp_path / "elsewhere"):
+        proc = run_cli("grade", str(submissions), "--stage", "01", "--out", str(out))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert [row["student"] for row in csv.DictReader((out / "grades.csv").open())] == ["ada"]
+    assert "marks" not in proc.stdout, proc.stdout
+
+
+def test_a_class_folder_says_what_it_did_not_grade_and_where_it_looked(tmp_path, run_cli):
+    """Files beside the student folders are named as not graded (an archive unpacked beside
+    itself is not); a folder without stage folders says where they were looked for, and names
+    the one labs/ found deeper down; the count of graded submissions leaves those out."""
+    submissions = tmp_path / "class"
+    for student in ("ada", "bob"):
+        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / student / STAGE)
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "grace" / "sql-lab-grace-main" / "labs" / STAGE)
+    for deeper in ("first", "second"):
+        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "hal" / deeper / "labs" / STAGE)
+    for name in ("frank.zip", "ada.zip", "notes.txt"):
+        (submissions / name).write_bytes(b"PK")
+    proc = run_cli("grade", str(submissions), "--stage", "01", "--out", str(tmp_path / "grades"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "grace: no gradable work found: looked for 01_psycopg2 in grace/labs/ and grace/; found grace/sql-lab-grace-main/labs: move it up?" in lines
+    assert "hal: no gradable work found: looked for 01_psycopg2 in hal/labs/ and hal/" in lines, proc.stdout
+    assert "not graded, as they are not folders: frank.zip, notes.txt; unpack each archive into a folder of its own" in lines
+    assert f"2 submissions graded, 2 with no gradable work found; grades.csv, results.json and junit.xml are in {tmp_path / 'grades'}" in lines
+    results = json.loads((tmp_path / "grades" / "grace" / "results.json").read_text())
+    assert results["output"] == "Grading problem: no gradable work found (looked for 01_psycopg2 in grace/labs/ and grace/; found grace/sql-lab-grace-main/labs: move it up?)"
+
+
 @pytest.mark.parametrize(("command", "says"), [
     (["grade", "{class}", "--out", "{file}"], "error: --out {file} is a file; name a folder for the results"),
     (["grade", "{class}", "--out", "{class}"], "error: --out {class} lies in the submissions' own folders"),
@@ -295,37 +336,70 @@ def test_limits_below_one_are_refused_in_one_line(run_cli, command):
     assert proc.stderr.splitlines()[-1].startswith(f"{prog}: error: argument {command[-2]}: {command[-1]} is "), proc.stderr
 
 
-def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, cache_dir, checks_env, sigint_not_ignored):
-    submissions, reached = tmp_path / "subs", tmp_path / "reached"
-    for n in range(2):  # graded first (--jobs 1, by name), then the batch gets stuck on a student that hangs
+def _class_that_hangs(root, env, sigint_not_ignored, sandbox):
+    """``grade`` started on two students who pass, then three whose import hangs (``--jobs 1``, by
+    name), in a process group of its own, as a shell starts a job; the process, once the batch
+    is stuck on the first who hangs (each leaves a file in the private copy that it is graded in)."""
+    submissions = root / "subs"
+    for n in range(2):
         shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / f"a{n}" / STAGE)
-    hangs = _solution_with(f"import pathlib, time\npathlib.Path({str(reached)!r}).touch()\ntime.sleep(3600)\n")
+    hangs = _solution_with("import pathlib, time\npathlib.Path(__file__).with_name('reached').touch()\ntime.sleep(3600)\n")
     for n in range(3):
         (submissions / f"b{n}" / STAGE).mkdir(parents=True)
         (submissions / f"b{n}" / POSTS).write_text(hangs)
-    cache, out = cache_dir, tmp_path / "grades"
-    env = checks_env(SQL_LAB_CACHE_DIR=str(cache))
-    del env["DATABASE_URL"]  # the batch starts its own embedded server
-    proc = subprocess.Popen([sys.executable, "-m", "checks", "grade", str(submissions), "--stage", "01", "--jobs", "1", "--out", str(out),
-                             "--sandbox", "off"],  # the student who hangs leaves a marker file; a sandbox would hide it
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=sigint_not_ignored)
+    proc = subprocess.Popen([sys.executable, "-m", "checks", "grade", str(submissions), "--stage", "01", "--jobs", "1", "--out", str(root / "grades"),
+                             "--sandbox", sandbox], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=sigint_not_ignored)
     deadline = time.monotonic() + 300
-    while not reached.exists():
+    while not glob.glob(f"{tempfile.gettempdir()}/labgrade-{proc.pid}-*/labs/{STAGE}/reached"):
         assert proc.poll() is None and time.monotonic() < deadline, "the batch never reached the student who hangs"
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    return proc
+
+
+def _family(pid):
+    """``pid`` and every process it started that still runs."""
+    return {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
+
+
+def _assert_stopped_cleanly(proc, family, out, cache, env):
+    """The partial results are written, and nothing is left: no server running, no database or
+    role of the batch on it, no temporary folder of any of its processes."""
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stdout + stderr
-    assert "interrupted" in stdout and "Traceback" not in stderr
+    assert "interrupted: 2 of 5 submissions graded" in stdout and "Traceback" not in stderr, stdout + stderr
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert [(row["student"], row["status"], row["stage_01"]) for row in rows] == [("a0", "ok", str(FULL)), ("a1", "ok", str(FULL))]
-    assert subprocess.run(["pgrep", "-f", f"postgres -D {cache}"], capture_output=True).returncode == 1, "a server is still running"
-    started = subprocess.run([sys.executable, "-m", "checks", "db", "start"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert subprocess.run(["pgrep", "-f", f"postgres -D {cache}"], capture_output=True, check=False).returncode == 1, "a server is still running"
+    left = [path.name for path in Path(tempfile.gettempdir()).glob("lab*-*") if (mark := STALE.match(path.name)) and int(mark[1]) in family]
+    assert left == [], "temporary folders left behind"
+    started = subprocess.run([sys.executable, "-m", "checks", "db", "start"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     try:
-        listed = subprocess.run([sys.executable, "-m", "checks", "db", "psql"], cwd=REPO_ROOT, env=env, input="SELECT datname FROM pg_database;",
-                                capture_output=True, text=True)
-        assert "labtmp" not in listed.stdout and "template0" in listed.stdout
+        listed = subprocess.run([sys.executable, "-m", "checks", "db", "psql"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+                                input="SELECT datname FROM pg_database UNION ALL SELECT rolname FROM pg_roles;")
+        assert "labtmp" not in listed.stdout and "labstudent" not in listed.stdout and "template0" in listed.stdout, listed.stdout + listed.stderr
     finally:
-        subprocess.run([sys.executable, "-m", "checks", "db", "stop"], cwd=REPO_ROOT, env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "checks", "db", "stop"], cwd=REPO_ROOT, env=env, capture_output=True, check=False)
     assert started.returncode == 0
+
+
+@pytest.mark.parametrize("sandbox", ["off", pytest.param("require", marks=pytest.mark.sandbox)])
+def test_ctrl_c_keeps_partial_results_and_leaves_nothing_behind(tmp_path, cache_dir, embedded_env, sigint_not_ignored, sandbox):
+    env = embedded_env(cache_dir)  # the batch starts its own embedded server
+    proc = _class_that_hangs(tmp_path, env, sigint_not_ignored, sandbox)
+    family = _family(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at the terminal
+    _assert_stopped_cleanly(proc, family, tmp_path / "grades", cache_dir, env)
+
+
+def test_more_ctrl_c_do_not_cut_the_clean_stop_short(tmp_path, cache_dir, embedded_env, sigint_not_ignored):
+    """Ctrl-C pressed again and again (or ``timeout -s INT``, which signals the process and its
+    group): every one after the first comes while the batch stops, and is ignored."""
+    env = embedded_env(cache_dir)
+    proc = _class_that_hangs(tmp_path, env, sigint_not_ignored, "off")
+    family = _family(proc.pid)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.02)
+    _assert_stopped_cleanly(proc, family, tmp_path / "grades", cache_dir, env)

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 
+from ..db.roles import drop_stale
 from ..db.server import get_server
 from ..engine import sandbox
-from ..engine.batch import Batch, Submission, find_labs, find_submissions
+from ..engine.batch import Batch, Submission, find_labs, find_submissions, is_folder
 from ..errors import EXIT_INTERRUPTED, UsageError
-from ..registry import load_stages
+from ..registry import Stage, load_stages
 from ..reporting import exports, terminal
 from .common import at_least_one, checks_folder, seconds, select_stages
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z")
+HEARING = 0.2  # seconds between two looks for a Ctrl-C while the batch grades
 
 
 class Progress:
@@ -57,38 +61,68 @@ def grade_command(argv: Sequence[str]) -> int:
     root = args.submissions.resolve()
     if out == root or (root in out.parents and (out.parent != root or find_labs(out, stages))):  # exports in a student's work
         raise UsageError(f"--out {args.out} lies in the submissions' own folders; name a folder beside them (or a new one in {args.submissions})")
-    submissions = find_submissions(args.submissions, stages, skip=out)  # grades/ may lie among the students
+    skip = {out, *earlier_exports(args.submissions, stages)}  # grades/ may lie among the students
+    submissions = find_submissions(args.submissions, stages, skip)
     if not submissions:
-        raise UsageError(nothing_to_grade(args.submissions, out))
+        raise UsageError(nothing_to_grade(args.submissions, skip))
     extra = args.extra_checks
     hidden = [s for s in (load_stages(extra) if extra else ()) if s.id in {st.id for st in stages}]
     everything = list(stages) + hidden
     _prepare_out(out, args.out)  # before any grading: the class's results must have somewhere to go
     hide = [root, out, *([extra] if extra else [])]
-    batch = Batch(everything, get_server(), args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
-    progress = Progress(len(submissions))
-    interrupted = False
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
-    try:
-        futures = [pool.submit(batch.grade, submission) for submission in submissions]
-        for future in as_completed(futures):
-            progress.advance(future.result())
-    except KeyboardInterrupt:
-        interrupted = True
-        batch.stop()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        batch.close()
-        progress.clear()
-    finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
-    kept = exports.write_all(args.out, finished, everything)
+    server = get_server()
+    if server.embedded:
+        drop_stale(server)
+    batch = Batch(everything, server, args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
+    with ctrl_c_noted() as heard:
+        interrupted = _grade_all(batch, submissions, args.jobs, heard)
+        finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
+        kept = exports.write_all(args.out, finished, everything)
     print(exports.summary(finished, everything, args.out))
+    if loose := loose_files(args.submissions, skip):
+        print("; ".join(filter(None, [f"not graded, as they are not folders: {', '.join(loose)}", unpack_advice(loose)])))
     if kept:
         print(f"The grades.csv of the earlier run there is kept as {kept.name}.")
     if interrupted:
         print(f"interrupted: {len(finished)} of {len(submissions)} submissions graded; their results are in {args.out}")
         return EXIT_INTERRUPTED
     return 0
+
+
+@contextmanager
+def ctrl_c_noted() -> Iterator[list[int]]:
+    """Within, Ctrl-C (SIGINT) raises nothing: each one is noted in the list given, for the grading
+    to stop on, and no second one cuts the clean stop or the exports short. After one, the process
+    goes on ignoring them (its exit handlers drop databases and stop the server); a process that
+    ignored them on entry (a background job) goes on doing so."""
+    heard: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, lambda signum, _frame: heard.append(signum))
+    try:
+        yield heard
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN if heard else previous)
+
+
+def _grade_all(batch: Batch, submissions: Sequence[Submission], jobs: int, heard: Sequence[int]) -> bool:
+    """Grade the submissions, ``jobs`` at a time, until all are done or a Ctrl-C is ``heard``; then
+    stop the checkers still running. Whether it stopped before the end."""
+    progress = Progress(len(submissions))
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    pending = {pool.submit(batch.grade, submission) for submission in submissions}
+    try:
+        while pending and not heard:
+            done, pending = wait(pending, timeout=HEARING, return_when=FIRST_COMPLETED)
+            for future in done:
+                progress.advance(future.result())
+        if pending:
+            batch.stop()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        batch.close()
+        progress.clear()
+    return bool(pending)
 
 
 def _prepare_out(out: Path, given: Path) -> None:
@@ -103,12 +137,35 @@ def _prepare_out(out: Path, given: Path) -> None:
         raise UsageError(f"--out {given}: that folder is not writable")
 
 
-def nothing_to_grade(folder: Path, out: Path) -> str:
-    """Why a folder of submissions holds no student (``out`` aside), and what to do."""
+def earlier_exports(folder: Path, stages: Sequence[Stage]) -> set[Path]:
+    """The folders in ``folder`` that hold an earlier run's exports and no stage folder: never a student's."""
+    return {path.resolve() for path in folder.iterdir() if is_folder(path) and exports.holds_exports(path) and not find_labs(path, stages)}
+
+
+def loose_files(folder: Path, skip: Collection[Path]) -> list[str]:
+    """The names of what lies in ``folder`` and is not a folder (files, archives, symlinks), but for
+    archives unpacked beside themselves (``ada.zip`` next to a student's folder ``ada``)."""
+    folders = {path.name for path in folder.iterdir() if is_folder(path) and path.resolve() not in skip}
+    return sorted(path.name for path in folder.iterdir() if not is_folder(path) and _unpacked_name(path.name) not in folders)
+
+
+def _unpacked_name(name: str) -> str | None:
+    """The folder that the archive ``name`` unpacks into (``ada.tar.gz``: ``ada``); None for another file."""
+    suffix = next((suffix for suffix in ARCHIVES if name.endswith(suffix)), None)
+    return name.removesuffix(suffix) if suffix else None
+
+
+def unpack_advice(names: Sequence[str]) -> str:
+    """The advice to unpack the archives among ``names``; nothing when there is none."""
+    return "unpack each archive into a folder of its own" if any(_unpacked_name(name) for name in names) else ""
+
+
+def nothing_to_grade(folder: Path, skip: Collection[Path]) -> str:
+    """Why a folder of submissions holds no student (the folders ``skip``, exports, aside), and what to do."""
     wanted = "one folder per student, with a copy of their repository or of its labs/"
-    files = sorted(path.name for path in folder.iterdir() if path.resolve() != out)
+    files = loose_files(folder, skip)
     if not files:
         return f"{folder} is empty; it should hold {wanted}"
     named = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
-    unpack = "unpack each archive into a folder of its own: " if any(name.endswith(ARCHIVES) for name in files) else ""
+    unpack = f"{advice}: " if (advice := unpack_advice(files)) else ""
     return f"{folder} holds no student folders, only files ({named}); {unpack}it should hold {wanted}"

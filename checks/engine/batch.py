@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -44,6 +44,7 @@ PRELOAD = ["checks.engine.runner", "checks.plugin", "checks.engine.subject", "sq
 STATUSES = frozenset({"passed", "failed"})
 REASON_LIMIT = 300
 COPY_LIMIT = 50 * 1024 * 1024  # bytes of a submission copied for grading; the rest is left out
+NO_WORK = "no gradable work found"  # the status of a student's folder without stage folders
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Submission:
     status: str = "pending"
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
-    problem: str = ""  # when it "crashed": why, in one line
+    problem: str = ""  # when it "crashed" or has no gradable work: why, in one line
 
     @property
     def score(self) -> int:
@@ -70,10 +71,37 @@ def find_labs(folder: Path, stages: Sequence[Stage]) -> Path | None:
     return None
 
 
-def find_submissions(root: Path, stages: Sequence[Stage], skip: Path | None = None) -> list[Submission]:
-    """A submission per folder in ``root`` (symlinks and the folder ``skip``, the results', left out)."""
-    folders = [path for path in sorted(root.iterdir()) if path.is_dir() and not path.is_symlink() and path.resolve() != skip]
-    return [Submission(path.name, find_labs(path, stages)) for path in folders]
+def find_submissions(root: Path, stages: Sequence[Stage], skip: Collection[Path] = ()) -> list[Submission]:
+    """A submission per folder in ``root`` (symlinks and the folders in ``skip``, exports, left out)."""
+    folders = [path for path in sorted(root.iterdir()) if is_folder(path) and path.resolve() not in skip]
+    return [submission_in(path, stages) for path in folders]
+
+
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder that may be a student's (a symlink never is: it could point at a classmate's)."""
+    return path.is_dir() and not path.is_symlink()
+
+
+def submission_in(folder: Path, stages: Sequence[Stage]) -> Submission:
+    """The submission of a student's folder; without gradable work, where the grader looked is its problem."""
+    labs = find_labs(folder, stages)
+    return Submission(folder.name, labs, problem="" if labs else where_looked(folder, stages))
+
+
+def where_looked(folder: Path, stages: Sequence[Stage]) -> str:
+    """Where a student's stage folders were looked for, in one line, naming a ``labs/`` deeper
+    down when there is exactly one (a repository unpacked into a folder of its own)."""
+    names = ", ".join(dict.fromkeys(stage.folder for stage in stages))
+    said = f"looked for {names} in {folder.name}/labs/ and {folder.name}/"
+    deeper = nested_labs(folder, stages)
+    return said + (f"; found {folder.name}/{deeper[0].relative_to(folder)}: move it up?" if len(deeper) == 1 else "")
+
+
+def nested_labs(folder: Path, stages: Sequence[Stage]) -> list[Path]:
+    """The ``labs/`` folders with a stage folder one or two levels below ``folder``, none through a symlink."""
+    inside = folder.resolve()
+    found = [path for pattern in ("*/labs", "*/*/labs") for path in sorted(folder.glob(pattern))]
+    return [path for path in found if path.resolve() == inside / path.relative_to(folder) and find_labs(path.parent, stages) == path]
 
 
 def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> Path:
@@ -157,16 +185,18 @@ class Batch:
             return ["--subject-host", str(self.host.ready().socket_path)]
 
     def close(self) -> None:
-        """Stop the subject host, if one was started."""
+        """Stop the subject host, if one was started; remove the temporary folders that the checkers
+        killed (by Ctrl-C or the wall) left."""
         if self.host is not None:
             self.host.close()
             self.host = None
+        tempdirs.remove_stale()
 
     def grade(self, submission: Submission) -> Submission:
         start = time.monotonic()
         if submission.labs is None:
-            submission.status = "no gradable work found"
-            submission.results = _zero(self.stages, "no gradable work found")
+            submission.status = NO_WORK
+            submission.results = _zero(self.stages, NO_WORK)
         else:
             try:
                 role = StudentRole(self.server)

@@ -3,7 +3,8 @@ relay's exchange folder).
 
 Each one in the temp folder is named after the process that made it (``lab<kind>-<pid>-…``) and
 removed by that process when it is done. A process killed before that leaves it behind; the next
-run removes the folders of this user's processes that no longer exist (:func:`remove_stale`).
+run (and a batch of submissions, as it ends) removes the folders of this user's processes that no
+longer run (:func:`remove_stale`).
 """
 
 from __future__ import annotations
@@ -35,12 +36,21 @@ def make(kind: str, inside: Path | None = None) -> Path:
 
 
 def remove_stale() -> None:
-    """Remove the temp folder's ``lab<kind>-<pid>-…`` folders of this user whose process is gone."""
+    """Remove the temp folder's ``lab<kind>-<pid>-…`` folders of this user whose process is gone
+    (or a zombie: killed, not yet reaped)."""
     for path in Path(tempfile.gettempdir()).iterdir():
         ours = STALE.match(path.name)
         try:
-            if not ours or psutil.pid_exists(int(ours[1])) or path.is_symlink() or path.stat().st_uid != os.geteuid():
+            if not ours or _running(int(ours[1])) or path.is_symlink() or path.stat().st_uid != os.geteuid():
                 continue
         except OSError:  # removed meanwhile
             continue
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` names a process that still runs (not a zombie)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

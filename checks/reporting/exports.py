@@ -8,13 +8,13 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ..engine.batch import NO_WORK, Submission
 from ..registry import Stage
 from ..results import CheckResult
 
-if TYPE_CHECKING:
-    from ..engine.batch import Submission
+# The first and last columns of grades.csv (a column per stage lies between them).
+FIRST_COLUMNS, LAST_COLUMNS = ["student", "status"], ["total", "max_total"]
 
 
 def _column(stage: Stage) -> str:
@@ -85,6 +85,20 @@ def keep_previous(out: Path) -> Path | None:
     return kept
 
 
+def holds_exports(folder: Path) -> bool:
+    """Whether ``folder`` holds a class table that :func:`write_all` wrote (``grades.csv``, or one
+    kept as ``grades-<time>.csv``): the exports of a run, not a student's work."""
+    for table in folder.glob("grades*.csv"):
+        try:
+            with table.open(encoding="utf-8", newline="") as handle:
+                header = next(csv.reader(handle), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        if header[:2] == FIRST_COLUMNS and header[-2:] == LAST_COLUMNS:
+            return True
+    return False
+
+
 def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Stage]) -> Path | None:
     """grades.csv for the class; results.json and junit.xml for each student (a student's earlier
     ones are replaced). A grades.csv already in ``out`` is kept under a new name, which is returned."""
@@ -92,7 +106,7 @@ def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Sta
     kept = keep_previous(out)
     with (out / "grades.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "status", *[_column(s) for s in stages], "total", "max_total"])
+        writer.writerow([*FIRST_COLUMNS, *[_column(s) for s in stages], *LAST_COLUMNS])
         for sub in submissions:
             per_stage = [sum(r.points for r in _of(sub.results, stage)) for stage in stages]
             writer.writerow([sub.student, sub.status, *per_stage, sub.score, sum(s.max_points for s in stages)])
@@ -112,5 +126,8 @@ def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Pat
         cells = "  ".join(f"{sum(r.points for r in _of(sub.results, stage)):>5}/{stage.max_points:<3}" for stage in stages)
         lines.append(f"{sub.student:<{width}}  {cells}  {sub.score:>5}/{sum(s.max_points for s in stages):<4} {sub.status}")
     lines += [f"{sub.student}: {sub.status}: {sub.problem}" for sub in submissions if sub.problem]
-    lines.append(f"\n{len(submissions)} submissions graded; grades.csv, results.json and junit.xml are in {out}")
+    empty = sum(sub.status == NO_WORK for sub in submissions)
+    graded = len(submissions) - empty
+    counted = f"{graded} submission{'' if graded == 1 else 's'} graded" + (f", {empty} with {NO_WORK}" if empty else "")
+    lines.append(f"\n{counted}; grades.csv, results.json and junit.xml are in {out}")
     return "\n".join(lines)
