@@ -198,8 +198,17 @@ def test_the_environment_wins_over_dotenv_and_is_named_as_such(workbook_copy, ch
     assert ".env" not in proc.stderr
 
 
-def test_embedded_socket_url_of_a_stopped_server_suggests_db_start(cache_dir, checks_env, run_cli):
-    url = f"postgresql+psycopg2://workbook:pw@/workbook?host={cache_dir / 'pgdata-18'}"
+def test_the_url_db_start_printed_still_works_after_db_stop(cache_dir, checks_env, run_cli):
+    """The server stopped, its DATABASE_URL still exported: the run starts the embedded server
+    itself, as it does with no DATABASE_URL, and stops it again."""
+    env = checks_env(DATABASE_URL=f"postgresql+psycopg2://workbook:pw@/workbook?host={cache_dir / 'pgdata-18'}", SQL_LAB_CACHE_DIR=str(cache_dir))
+    proc = run_cli("01", "--target", "solutions", "-k", "connect", env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert run_cli("db", "url", env=env).returncode == 2, "the run left the server it started running"
+
+
+def test_another_embedded_socket_url_of_a_stopped_server_suggests_db_start(cache_dir, checks_env, run_cli):
+    url = f"postgresql+psycopg2://postgres:pw@/postgres?host={cache_dir / 'pgdata-18'}"
     proc = run_cli("01", env=checks_env(DATABASE_URL=url, SQL_LAB_CACHE_DIR=str(cache_dir)))
     _assert_one_clear_line(proc, "cannot connect", "python -m checks db start")
     assert "docker" not in proc.stderr
