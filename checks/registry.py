@@ -125,6 +125,14 @@ def find_stage(stage_id: str, stages: tuple[Stage, ...] | None = None) -> Stage:
     raise KeyError(stage_id)
 
 
+def find_labs(folder: Path, stages: Sequence[Stage]) -> Path | None:
+    """The folder holding stage folders: ``folder/labs`` (a repo copy) or ``folder`` (bare labs)."""
+    for candidate in (folder / "labs", folder):
+        if candidate.is_dir() and not candidate.is_symlink() and any((candidate / stage.folder).is_dir() for stage in stages):
+            return candidate
+    return None
+
+
 def stage_for_path(path: Path, stages: tuple[Stage, ...] | None = None) -> Stage | None:
     """The stage whose checks folder holds ``path`` (a test module), if any."""
     for stage in stages if stages is not None else load_stages():

@@ -1,6 +1,7 @@
 """What a command line selects: stages by id, folder or path; checks by title or id (``-k``); ``list --checks`` shows the ids."""
 
 import json
+import shutil
 
 import pytest
 
@@ -81,6 +82,17 @@ def test_pytest_checks_with_a_stage_folder_as_target_grades_that_stage_only(run_
     conflict = run_pytest("checks/stage03", "--target", "solutions/01_psycopg2")
     assert conflict.returncode == 4 and "Traceback" not in conflict.stdout + conflict.stderr
     assert "--target solutions/01_psycopg2 is the folder of stage 01, whose checks are not among those named" in conflict.stderr
+
+
+def test_a_copy_of_a_students_repository_is_checked_in_its_labs(run_cli, run_pytest, tmp_path):
+    """As grade reads a submission: the single-student commands give that student the same points."""
+    repository = tmp_path / "ada lovelace"
+    shutil.copytree(REPO_ROOT / "solutions" / "01_psycopg2", repository / "labs" / "01_psycopg2", ignore=shutil.ignore_patterns("__pycache__"))
+    proc = run_cli("01", "--target", str(repository), "-k", "connect_reads", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["target"] == str(repository / "labs")
+    plugin = run_pytest("checks/stage01", "--target", str(repository), "-k", "connect_reads")
+    assert plugin.returncode == 0 and "1 passed" in plugin.stdout, plugin.stdout[-2000:]
 
 
 def test_a_tab_completed_stage_folder_is_checked_there(run_cli):

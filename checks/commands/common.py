@@ -9,20 +9,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from ..registry import REPO_ROOT, Stage, display_path, find_stage, load_stages
+from ..registry import (
+    REPO_ROOT,
+    Stage,
+    display_path,
+    find_labs,
+    find_stage,
+    load_stages,
+)
 from . import COMMANDS
 
 
 def resolve_target(value: str) -> Path:
-    """``labs``/``solutions`` name the workbook's folders; anything else is a path."""
+    """``labs``/``solutions`` name the workbook's folders; anything else is a path, and a copy of
+    a student's repository (a folder whose ``labs/`` holds the stage folders) means its ``labs/``,
+    as ``grade`` reads it."""
     named = REPO_ROOT / value
-    path = named if value in ("labs", "solutions") else Path(value)
-    return path.expanduser().resolve()
+    path = (named if value in ("labs", "solutions") else Path(value)).expanduser().resolve()
+    return find_labs(path, load_stages()) or path
 
 
 def add_target_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--target", help="labs (default; in a stage folder, the folder that holds it), solutions, or a path to a copy of labs/"
+        "--target", help="labs (default; in a stage folder, the folder that holds it), solutions, or a path: a copy of labs/, of a student's repository (its labs/) or of one stage folder"
     )
 
 

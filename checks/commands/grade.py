@@ -14,9 +14,9 @@ from pathlib import Path
 from ..db.roles import drop_stale
 from ..db.server import get_server
 from ..engine import sandbox
-from ..engine.batch import Batch, Submission, find_labs, find_submissions, is_folder
+from ..engine.batch import Batch, Submission, find_submissions, is_folder
 from ..errors import EXIT_INTERRUPTED, UsageError
-from ..registry import Stage, load_stages
+from ..registry import Stage, find_labs, load_stages
 from ..reporting import exports, terminal
 from .common import at_least_one, checks_folder, seconds, select_stages
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from ..db.server import get_server
 from ..engine import sandbox
-from ..engine.batch import Batch, Submission, find_labs
+from ..engine.batch import Batch, Submission
 from ..errors import SetupError
-from ..registry import REPO_ROOT, load_stages
+from ..registry import REPO_ROOT, find_labs, load_stages
 from ..reporting.exports import gradescope
 from .common import file_to_write
 

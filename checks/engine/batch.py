@@ -32,7 +32,7 @@ import psycopg2
 from ..db.roles import StudentRole
 from ..db.server import Server
 from ..errors import SetupError
-from ..registry import Stage, find_stage, libraries_of
+from ..registry import Stage, find_labs, find_stage, libraries_of
 from ..results import CheckResult
 from . import tempdirs
 from .host import SubjectHost
@@ -61,14 +61,6 @@ class Submission:
     @property
     def score(self) -> int:
         return sum(r.points for r in self.results)
-
-
-def find_labs(folder: Path, stages: Sequence[Stage]) -> Path | None:
-    """The folder holding stage folders: ``folder/labs`` (a repo copy) or ``folder`` (bare labs)."""
-    for candidate in (folder / "labs", folder):
-        if candidate.is_dir() and not candidate.is_symlink() and any((candidate / stage.folder).is_dir() for stage in stages):
-            return candidate
-    return None
 
 
 def find_submissions(root: Path, stages: Sequence[Stage], skip: Collection[Path] = ()) -> list[Submission]:
