@@ -39,7 +39,8 @@ from checks.db.server import Server, get_server
 from checks.db.throwaway import ThrowawayDatabase, create_database
 from checks.engine import sandbox
 from checks.registry import REPO_ROOT, find_stage
-from checks.starter import NoStarter, archive as starter_archive
+from checks.starter import NoStarter
+from checks.starter import archive as starter_archive
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -124,7 +125,7 @@ def run_pytest(checks_env) -> Callable[..., subprocess.CompletedProcess]:
     (no xdist, no cache) from ``cwd``, on the test session's server."""
 
     def run(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q", "-rs", *args],
+        return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q", "-rs", *args], check=False,
                               cwd=cwd, env=checks_env(), capture_output=True, text=True, timeout=600)
 
     return run

@@ -59,10 +59,10 @@ def test_checks_and_notebooks_run_with_the_printed_url_exported(kept):
     run uses the embedded server as its superuser (the workbook role may not create databases)."""
     env, url, _ = kept
     env = env | {"DATABASE_URL": url}
-    checked = _no_traceback(subprocess.run([sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect"],
+    checked = _no_traceback(subprocess.run([sys.executable, "-m", "checks", "01", "--target", "solutions", "-k", "connect"], check=False,
                                            cwd=REPO_ROOT, env=env, capture_output=True, text=True))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    notebook = _no_traceback(subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q", "notebooks/01_psycopg2.ipynb"],
+    notebook = _no_traceback(subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q", "notebooks/01_psycopg2.ipynb"], check=False,
                                             cwd=REPO_ROOT, env=env, capture_output=True, text=True))
     assert notebook.returncode == 0, notebook.stdout[-2000:]
     assert _db("url", env=env).returncode == 0, "the run stopped the server that `db start` keeps running"
