@@ -91,12 +91,14 @@ def checks_env() -> Callable[..., dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def embedded_env() -> Callable[[Path], dict[str, str]]:
-    """``embedded_env(cache)``: environment for a ``python -m checks`` subprocess on an embedded
-    server of its own, kept in the ``SQL_LAB_CACHE_DIR`` folder ``cache`` (no ``DATABASE_URL``)."""
+    """``embedded_env(cache)``: environment for a ``python -m checks`` (or ``pytest``) subprocess on
+    an embedded server of its own, kept in the ``SQL_LAB_CACHE_DIR`` folder ``cache`` (no
+    ``DATABASE_URL``; no xdist worker name, which would move a pytest's cache to ``cache-gwN``)."""
 
     def build(cache: Path) -> dict[str, str]:
         env = {**os.environ, "SQL_LAB_CACHE_DIR": str(cache)}
         env.pop("DATABASE_URL", None)
+        env.pop("PYTEST_XDIST_WORKER", None)
         return env
 
     return build

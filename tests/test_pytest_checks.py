@@ -14,8 +14,7 @@ TWO_FILES = "connect_reads or api_creates_posts"
 
 def test_pytest_checks_runs_in_one_process_on_one_server(cache_dir, embedded_env):
     """No xdist worker, so no second embedded server in a ``-gw1`` cache folder."""
-    env = embedded_env(cache_dir)
-    env.pop("PYTEST_XDIST_WORKER", None)  # as an instructor runs it, not from a worker of this suite
+    env = embedded_env(cache_dir)  # as an instructor runs it, not from a worker of this suite
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "checks/stage01", "--target", "solutions", "-k", TWO_FILES],
                           check=False, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
