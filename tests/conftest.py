@@ -264,13 +264,13 @@ def starter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def workbook_clone(tmp_path: Path, starter: Path) -> Path:
-    """A git clone of the workbook whose ``labs/`` is the committed starter, with the working
-    tree's autograder and tests (committed or not) committed on top."""
+    """A git clone of the workbook whose ``labs/`` is the starter (even when the student's work is
+    committed), with the working tree's autograder and tests (committed or not) committed on top."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
-    for name in ("checks", "tests"):
+    for name, source in (("checks", REPO_ROOT / "checks"), ("tests", REPO_ROOT / "tests"), ("labs", starter)):
         shutil.rmtree(clone / name)
-        shutil.copytree(REPO_ROOT / name, clone / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(source, clone / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("conftest.py", "pyproject.toml"):
         shutil.copy2(REPO_ROOT / name, clone / name)
     subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
