@@ -75,8 +75,10 @@ def main() -> None:
         total = timed(command, env)
         naive_times = [naive(s, stages, Path(tmp)) for s in submissions[: args.naive_sample]]
     per_submission = total / args.n
-    naive_each = statistics.median(naive_times)
     print(f"batch:  {args.n} submissions x stages {','.join(stages)} in {total:.1f} s with --jobs {args.jobs}, --sandbox {args.sandbox}: {per_submission:.2f} s per submission")
+    if not naive_times:  # --naive-sample 0: the batch alone
+        return
+    naive_each = statistics.median(naive_times)
     print(f"naive:  median {naive_each:.2f} s per submission over {len(naive_times)} (fresh pytest + fresh server each, sequential);")
     print(f"        extrapolated to {args.n}: {naive_each * args.n:.1f} s")
     print(f"ratio:  naive / batch = {naive_each * args.n / total:.2f}x")
