@@ -45,10 +45,10 @@ def locate(repo: Path, folder: Path) -> tuple[str, str]:
     return commit, relative
 
 
-def restore(repo: Path, folder: Path) -> None:
-    """Write the starter's files of ``folder`` into the working tree, leaving the index alone:
-    ``git status`` then shows the reset as a change of the student's."""
-    commit, relative = locate(repo, folder)
+def restore(repo: Path, located: tuple[str, str]) -> None:
+    """Write the starter's files of a stage folder (as :func:`locate` found them) into the working
+    tree, leaving the index alone: ``git status`` then shows the reset as a change of the student's."""
+    commit, relative = located
     _git(repo, "restore", f"--source={commit}", "--worktree", "--", relative, failure=f"git could not restore {relative}")
 
 

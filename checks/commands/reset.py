@@ -46,7 +46,7 @@ def reset_command(argv: Sequence[str], repo: Path = REPO_ROOT) -> int:
     folder = repo / "labs" / stage.folder
     shown = folder.relative_to(repo).as_posix()
     try:
-        starter.locate(repo, folder)
+        located = starter.locate(repo, folder)
     except starter.NoStarter as exc:
         print(f"error: cannot find the starter of {shown} in git ({exc}); reset needs a git clone of the workbook. Nothing changed.")
         return 2
@@ -58,7 +58,7 @@ def reset_command(argv: Sequence[str], repo: Path = REPO_ROOT) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     empty(folder)
     try:
-        starter.restore(repo, folder)
+        starter.restore(repo, located)
     except starter.NoStarter as exc:
         print(f"error: {exc}; {kept}")
         return 2

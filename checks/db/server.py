@@ -462,7 +462,10 @@ def configured_url() -> tuple[str, str]:
 def get_server() -> Server:
     """The server for this process: ``DATABASE_URL`` if set (unless it is the one ``db start``
     printed), else the embedded one (started once)."""
-    if wants_embedded():
-        return start_embedded()
     raw, source = configured_url()
-    return prepare(Server(url=parse_database_url(raw, source), embedded=False, source=source))
+    if not raw:
+        return start_embedded()
+    url = parse_database_url(raw, source)
+    if is_workbook_url(url):
+        return start_embedded()
+    return prepare(Server(url=url, embedded=False, source=source))

@@ -15,8 +15,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import psutil
-
 KINDS = ("grade", "host", "subject", "exchange")
 STALE = re.compile(rf"lab(?:{'|'.join(KINDS)})-(\d+)-")  # a folder of ours in the temp folder: its process's pid
 
@@ -38,19 +36,15 @@ def make(kind: str, inside: Path | None = None) -> Path:
 def remove_stale() -> None:
     """Remove the temp folder's ``lab<kind>-<pid>-…`` folders of this user whose process is gone
     (or a zombie: killed, not yet reaped)."""
+    # Imported here: the CLI imports this module (through the subject host) before its database layer.
+    from ..db.server import process_alive
+
     for path in Path(tempfile.gettempdir()).iterdir():
         ours = STALE.match(path.name)
         try:
-            if not ours or _running(int(ours[1])) or path.is_symlink() or path.stat().st_uid != os.geteuid():
+            if not ours or process_alive(int(ours[1])) or path.is_symlink() or path.stat().st_uid != os.geteuid():
                 continue
         except OSError:  # removed meanwhile
             continue
         shutil.rmtree(path, ignore_errors=True)
 
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` names a process that still runs (not a zombie)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
