@@ -78,6 +78,12 @@ def test_list_of_named_stages_shows_only_them(run_cli, starter):
     assert "ping_answers_pong: " in proc.stdout and "Next: stage 02" in proc.stdout, proc.stdout
 
 
+def test_list_of_a_finished_stage_says_only_that_stage_is_done(run_cli):
+    proc = run_cli("list", "01", "--target", "solutions")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Stage 01 is done." in proc.stdout and "Every stage" not in proc.stdout, proc.stdout
+
+
 def test_hint_prints_the_first_hint_when_not_interactive(run_cli, starter):
     proc = run_cli("hint", "02", "--target", str(starter))
     count = len(find_stage("02").checks)

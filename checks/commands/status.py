@@ -58,6 +58,9 @@ def list_command(argv: Sequence[str]) -> int:
     if failing:
         print(fill(f"Next: stage {failing.stage}, {failing.title}", width, hanging="      "))
         print(fill(failing.hint, width, "      "))
+    elif args.stages:  # only these were checked: say nothing of the others
+        ids = [stage.id for stage in stages]
+        print(f"Stage {ids[0]} is done." if len(ids) == 1 else f"Stages {', '.join(ids)} are done.")
     else:
         print("Every stage is done.")
     if not args.checks:
