@@ -58,12 +58,42 @@ def test_baseline_is_the_stage_2_table(migrations):
     assert {("email",), ("username",)} <= migrations.unique_columns(), "the baseline should make email and username unique"
 
 
+def belongs_to(entry: str, shape: tuple, column: str) -> bool:
+    """Whether an entry of :meth:`Migrations.schema` is the column itself or an index or
+    unique constraint on that column alone (what a revision adding ``column`` may bring)."""
+    if entry.startswith("column "):
+        return entry == f"column {column}"
+    columns = shape[0] if entry.startswith("index ") else shape
+    return tuple(columns) == (column,)
+
+
+def other_changes(before: dict[str, tuple], after: dict[str, tuple], column: str) -> str:
+    """What a revision that adds ``column`` changed besides it, in words ("" when nothing)."""
+    before = {name: shape for name, shape in before.items() if not belongs_to(name, shape, column)}
+    after = {name: shape for name, shape in after.items() if not belongs_to(name, shape, column)}
+    parts = [f"adds {name}" for name in after if name not in before]
+    parts += [f"drops {name}" for name in before if name not in after]
+    parts += [
+        f"changes {name}" + (f" from {shown(before[name])} to {shown(after[name])}" if name.startswith("column ") else "")
+        for name in before
+        if name in after and before[name] != after[name]
+    ]
+    return ", ".join(parts)
+
+
+def shown(column: tuple) -> str:
+    """A column's shape from :meth:`Migrations.schema` as SQL: ``VARCHAR(50) NOT NULL``."""
+    kind, nullable, default = column
+    return f"{kind}{'' if nullable else ' NOT NULL'}{f' DEFAULT {default}' if default is not None else ''}"
+
+
 def test_columns_arrive_one_revision_each(migrations):
     chain = migrations.chain()
     migrations.upgrade(1)
     before, unknown = set(migrations.columns()), set(migrations.unknown_tables())
     if before != STAGE2_COLUMNS:
         needs(2, f"the first revision creates users with {names(before)}, not the stage 02 table")
+    schema = migrations.schema()
     for number, column in enumerate(NEW_COLUMNS, start=2):
         assert len(chain) >= number, f"expected 3 revisions (baseline, created_at, is_active), found {len(chain)}"
         migrations.upgrade(number, own=True)
@@ -74,7 +104,10 @@ def test_columns_arrive_one_revision_each(migrations):
         assert added == {column} and not removed, (
             f"revision {number} should add {column} alone, it adds {names(added)}" + (f" and drops {names(removed)}" if removed else "")
         )
-        before = after
+        now = migrations.schema()
+        changed = other_changes(schema, now, column)
+        assert not changed, f"revision {number} should add {column} and change nothing else in users, it also {changed}"
+        before, schema = after, now
     assert len(chain) == 3, f"expected 3 revisions (baseline, created_at, is_active), found {len(chain)}: one change, one revision"
 
 
