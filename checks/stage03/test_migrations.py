@@ -36,6 +36,11 @@ def test_app_leaves_the_schema_to_alembic(subject, database):
     subject.app("app.main", "start")
     tables = sorted(database.tables() | subject.tables_after_import)  # create_all at import counts too
     assert tables == [], f"importing and starting the app created {tables}: leave the schema to Alembic"
+    client = subject.client("app.main", raise_server_exceptions=False)  # no users table: GET /users may fail
+    for url in ("/ping", "/users"):
+        client.get(url)
+        tables = sorted(database.tables())
+        assert tables == [], f"GET {url} on an empty database created {tables}: leave the schema to Alembic"
 
 
 def test_revisions_form_one_line(migrations):
