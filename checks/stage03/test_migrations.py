@@ -163,14 +163,17 @@ def test_each_downgrade_undoes_its_revision(migrations):
         migrations.upgrade(number)
         made.append(migrations.schema())
     present = migrations.columns()
-    given = {name: value for name, value in (("created_at", "now()"), ("is_active", "true")) if name in present}
-    insert(migrations, sample_rows(50), given)  # step 4 grades the defaults, not this check
+    rows = sample_rows(50)
+    for active, half in (("true", rows[::2]), ("false", rows[1::2])):  # inactive users must survive too
+        given = {name: value for name, value in (("created_at", "now()"), ("is_active", active)) if name in present}
+        insert(migrations, half, given)  # step 4 grades the defaults, not this check
     before = stored(migrations)
     for number in range(len(chain), 1, -1):
         migrations.downgrade(number - 1)
         difference = schema_difference(made[number - 2], migrations.schema())
         assert not difference, f"the downgrade of revision {number} ({chain[number - 1]}) should leave users as revision {number - 1} made it: {difference}"
-        assert stored(migrations) == before, f"rows changed or went missing in the downgrade of revision {number}"
+        after = stored(migrations)
+        assert after == before, f"rows changed or went missing in the downgrade of revision {number}: {len(before)} users before it, {len(after)} after"
 
 
 def test_downgrade_to_base_removes_users(migrations):
