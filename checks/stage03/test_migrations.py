@@ -4,6 +4,7 @@ from datetime import datetime
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import text
 
 from checks.engine.subject import StudentRaised
 
@@ -20,6 +21,7 @@ from .conftest import (
 STAGE2_COLUMNS = {"id", "email", "username"}
 NEW_COLUMNS = ["created_at", "is_active"]  # one revision each, in this order
 CONVENTION_KEYS = {"ix", "uq", "ck", "fk", "pk"}
+ELSEWHERE = "America/New_York"  # the time zone of the session that inserts a user without created_at
 
 
 def names(items) -> str:
@@ -138,11 +140,16 @@ def test_new_columns_have_types_and_defaults(migrations):
         assert got_type == data_type, f"users.{name} should be {data_type}, it is {got_type}"
         assert nullable == "NO", f"users.{name} should be NOT NULL"
         assert default is not None, f"users.{name} has no server default: the table itself must fill it (server_default)"
-    fresh, active = migrations.execute(
-        "INSERT INTO users (email, username) VALUES ('new@example.com', 'new') "
-        "RETURNING created_at BETWEEN now() AND clock_timestamp(), is_active"
-    )[0]
-    assert fresh, f"a new row's created_at should be the time of its insert, like now(); the default is {columns['created_at'][2]}"
+    with migrations.engine.begin() as connection:  # in a session not on UTC: a UTC wall-clock default is hours off
+        connection.execute(text(f"SET LOCAL timezone = '{ELSEWHERE}'"))
+        fresh, active = connection.execute(text(
+            "INSERT INTO users (email, username) VALUES ('new@example.com', 'new') "
+            "RETURNING created_at BETWEEN now() AND clock_timestamp(), is_active"
+        )).one()
+    assert fresh, (
+        f"a new row's created_at should be the time of its insert, like now(), in any session time zone; "
+        f"the default is {columns['created_at'][2]}, which is off in a session on {ELSEWHERE}"
+    )
     assert active is True, f"a new row should be active by default; the default of users.is_active is {columns['is_active'][2]}"
 
 
