@@ -58,6 +58,8 @@ def test_baseline_is_the_stage_2_table(migrations):
     columns = migrations.columns()
     assert columns, "after the first revision there is no users table"
     assert set(columns) == STAGE2_COLUMNS, f"the first revision should create {sorted(STAGE2_COLUMNS)}, it creates {sorted(columns)}"
+    id_type = str(columns["id"]["type"]).lower()
+    assert id_type == "integer", f"users.id should be integer, as in stage 02; the first revision makes it {id_type}"
     lengths = {name: getattr(columns[name]["type"], "length", None) for name in ("email", "username")}
     assert lengths == {"email": 255, "username": 50}, f"varchar lengths in the baseline: {lengths}"
     nullable = [name for name in ("email", "username") if columns[name]["nullable"]]
