@@ -1,12 +1,13 @@
 """Stage 03 checks: the revisions, run for real on empty and non-empty databases."""
 
+import re
 from datetime import datetime
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 
-from checks.engine.subject import StudentRaised
+from checks.engine.subject import Ref, StudentRaised
 
 from .conftest import (
     RESET,
@@ -20,7 +21,6 @@ from .conftest import (
 
 STAGE2_COLUMNS = {"id", "email", "username"}
 NEW_COLUMNS = ["created_at", "is_active"]  # one revision each, in this order
-CONVENTION_KEYS = {"ix", "uq", "ck", "fk", "pk"}
 ELSEWHERE = "America/New_York"  # the time zone of the session that inserts a user without created_at
 
 
@@ -28,10 +28,68 @@ def names(items) -> str:
     return ", ".join(sorted(items)) or "nothing"
 
 
+KINDS = {"ix": "index", "uq": "unique constraint", "ck": "check constraint", "fk": "foreign key", "pk": "primary key"}
+NAMED = re.compile(r'(?:ADD CONSTRAINT|CREATE (?:UNIQUE )?INDEX) ("[^"]+"|\S+)')
+
+
+def convention_names(subject) -> dict[str, list[str | None]]:
+    """The names the models' naming convention gives, by kind, to the indexes and constraints of
+    two probe tables built in the copy on a MetaData with that convention (each table: a primary
+    key, a foreign key, indexes and unique constraints on two columns, two named checks), as
+    SQLAlchemy writes them into DDL. A pattern that cannot be filled fails the check."""
+    make = subject.call
+    metadata = make("sqlalchemy:MetaData", naming_convention=Ref("app.models:User.metadata.naming_convention"))
+    integer, text_type = Ref("sqlalchemy:Integer"), make("sqlalchemy:String", 10)
+    make("sqlalchemy:Table", "parents", metadata, make("sqlalchemy:Column", "id", integer, primary_key=True))
+    found: dict[str, list[str | None]] = {kind: [] for kind in KINDS}
+
+    def name(kind: str, ddl: str, thing) -> None:
+        try:
+            statement = str(make("builtins:str", make(f"sqlalchemy.schema:{ddl}", thing)))
+        except StudentRaised as exc:
+            pytest.fail(f"the naming convention's {kind} pattern cannot be filled in for a {KINDS[kind]}: {exc}", pytrace=False)
+        match = NAMED.search(statement)
+        found[kind].append(match[1].strip('"') if match else None)
+
+    for table_name in ("orders", "invoices"):
+        columns = {column: make("sqlalchemy:Column", column, integer if column.endswith("id") else text_type) for column in ("id", "parent_id", "code", "ref")}
+        table = make("sqlalchemy:Table", table_name, metadata, *columns.values())
+        add = make("builtins:getattr", table, "append_constraint")
+        constraints = {
+            "pk": [make("sqlalchemy:PrimaryKeyConstraint", "id")],
+            "fk": [make("sqlalchemy:ForeignKeyConstraint", ["parent_id"], ["parents.id"])],
+            "uq": [make("sqlalchemy:UniqueConstraint", column) for column in ("code", "ref")],
+            "ck": [make("sqlalchemy:CheckConstraint", f"{column} <> ''", name=f"{column}_set") for column in ("code", "ref")],
+        }
+        for kind, items in constraints.items():
+            try:
+                for constraint in items:
+                    make(add, constraint)
+            except StudentRaised as exc:
+                pytest.fail(f"the naming convention's {kind} pattern cannot be filled in for a {KINDS[kind]}: {exc}", pytrace=False)
+        try:
+            indexes = [make("sqlalchemy:Index", None, columns[column]) for column in ("code", "ref")]
+        except StudentRaised as exc:
+            pytest.fail(f"the naming convention's ix pattern cannot be filled in for an index: {exc}", pytrace=False)
+        for kind, items in constraints.items():
+            for constraint in items:
+                name(kind, "AddConstraint", constraint)
+        for index in indexes:
+            name("ix", "CreateIndex", index)
+    return found
+
+
 def test_metadata_has_a_naming_convention(subject):
-    convention = subject.get("app.models:User.metadata.naming_convention")
-    missing = sorted(key for key in CONVENTION_KEYS if key not in convention)
+    found = convention_names(subject)
+    given = {"code_set", "ref_set"}  # the checks' own names: a ck pattern should build on them, not leave them as they are
+    missing = [kind for kind, names in found.items() if None in names or (kind == "ck" and set(names) <= given)]
     assert not missing, f"the naming convention has no pattern for {', '.join(missing)}"
+    for kind, names in found.items():
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        assert not repeated, (
+            f"the naming convention's {kind} pattern gives different {KINDS[kind]}s the same name {repeated[0]} "
+            "(on two tables, or on two columns of one): use tokens like %(table_name)s and %(column_0_name)s"
+        )
 
 
 def test_app_leaves_the_schema_to_alembic(subject, database):
