@@ -244,6 +244,7 @@ def test_each_downgrade_undoes_its_revision(migrations):
 
 
 def test_downgrade_to_base_removes_users(migrations):
+    sequences = set(migrations.sequences())
     migrations.upgrade()
     made = migrations.tables()
     migrations.downgrade(0)
@@ -253,6 +254,8 @@ def test_downgrade_to_base_removes_users(migrations):
     kept = unknown & made
     assert not kept, f"after downgrade base {names(kept)} is still there: the revisions create it and no downgrade() drops it"
     assert not unknown, f"downgrade base creates {names(unknown)}, a table the models do not have: {RESET}"
+    left_sequences = set(migrations.sequences()) - sequences
+    assert not left_sequences, f"after downgrade base the sequence {names(left_sequences)} is still there: the downgrade() of the revision that creates it must drop it"
 
 
 def test_migrations_round_trip(migrations):
