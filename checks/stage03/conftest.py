@@ -149,6 +149,10 @@ class Migrations:
     def tables(self) -> set[str]:
         return set(inspect(self.engine).get_table_names()) - {"alembic_version"}
 
+    def sequences(self) -> list[str]:
+        """The sequences in the database (those a column owns go with its table)."""
+        return [row[0] for row in self.execute("SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = 'public'")]
+
     def unknown_tables(self) -> list[str]:
         """Tables in the database that the models do not have."""
         return sorted(self.tables() - self.model_tables())

@@ -1,11 +1,13 @@
 """Stage 03 checks: the revisions, run for real on empty and non-empty databases."""
 
+import re
 from datetime import datetime
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import text
 
-from checks.engine.subject import StudentRaised
+from checks.engine.subject import Ref, StudentRaised
 
 from .conftest import (
     RESET,
@@ -19,23 +21,86 @@ from .conftest import (
 
 STAGE2_COLUMNS = {"id", "email", "username"}
 NEW_COLUMNS = ["created_at", "is_active"]  # one revision each, in this order
-CONVENTION_KEYS = {"ix", "uq", "ck", "fk", "pk"}
+ELSEWHERE = "America/New_York"  # the time zone of the session that inserts a user without created_at
 
 
 def names(items) -> str:
     return ", ".join(sorted(items)) or "nothing"
 
 
+KINDS = {"ix": "index", "uq": "unique constraint", "ck": "check constraint", "fk": "foreign key", "pk": "primary key"}
+NAMED = re.compile(r'(?:ADD CONSTRAINT|CREATE (?:UNIQUE )?INDEX) ("[^"]+"|\S+)')
+
+
+def convention_names(subject) -> dict[str, list[str | None]]:
+    """The names the models' naming convention gives, by kind, to the indexes and constraints of
+    two probe tables built in the copy on a MetaData with that convention (each table: a primary
+    key, a foreign key, indexes and unique constraints on two columns, two named checks), as
+    SQLAlchemy writes them into DDL. A pattern that cannot be filled fails the check."""
+    make = subject.call
+    metadata = make("sqlalchemy:MetaData", naming_convention=Ref("app.models:User.metadata.naming_convention"))
+    integer, text_type = Ref("sqlalchemy:Integer"), make("sqlalchemy:String", 10)
+    make("sqlalchemy:Table", "parents", metadata, make("sqlalchemy:Column", "id", integer, primary_key=True))
+    found: dict[str, list[str | None]] = {kind: [] for kind in KINDS}
+
+    def name(kind: str, ddl: str, thing) -> None:
+        try:
+            statement = str(make("builtins:str", make(f"sqlalchemy.schema:{ddl}", thing)))
+        except StudentRaised as exc:
+            pytest.fail(f"the naming convention's {kind} pattern cannot be filled in for a {KINDS[kind]}: {exc}", pytrace=False)
+        match = NAMED.search(statement)
+        found[kind].append(match[1].strip('"') if match else None)
+
+    for table_name in ("orders", "invoices"):
+        columns = {column: make("sqlalchemy:Column", column, integer if column.endswith("id") else text_type) for column in ("id", "parent_id", "code", "ref")}
+        table = make("sqlalchemy:Table", table_name, metadata, *columns.values())
+        add = make("builtins:getattr", table, "append_constraint")
+        constraints = {
+            "pk": [make("sqlalchemy:PrimaryKeyConstraint", "id")],
+            "fk": [make("sqlalchemy:ForeignKeyConstraint", ["parent_id"], ["parents.id"])],
+            "uq": [make("sqlalchemy:UniqueConstraint", column) for column in ("code", "ref")],
+            "ck": [make("sqlalchemy:CheckConstraint", f"{column} <> ''", name=f"{column}_set") for column in ("code", "ref")],
+        }
+        for kind, items in constraints.items():
+            try:
+                for constraint in items:
+                    make(add, constraint)
+            except StudentRaised as exc:
+                pytest.fail(f"the naming convention's {kind} pattern cannot be filled in for a {KINDS[kind]}: {exc}", pytrace=False)
+        try:
+            indexes = [make("sqlalchemy:Index", None, columns[column]) for column in ("code", "ref")]
+        except StudentRaised as exc:
+            pytest.fail(f"the naming convention's ix pattern cannot be filled in for an index: {exc}", pytrace=False)
+        for kind, items in constraints.items():
+            for constraint in items:
+                name(kind, "AddConstraint", constraint)
+        for index in indexes:
+            name("ix", "CreateIndex", index)
+    return found
+
+
 def test_metadata_has_a_naming_convention(subject):
-    convention = subject.get("app.models:User.metadata.naming_convention")
-    missing = sorted(key for key in CONVENTION_KEYS if key not in convention)
+    found = convention_names(subject)
+    given = {"code_set", "ref_set"}  # the checks' own names: a ck pattern should build on them, not leave them as they are
+    missing = [kind for kind, names in found.items() if None in names or (kind == "ck" and set(names) <= given)]
     assert not missing, f"the naming convention has no pattern for {', '.join(missing)}"
+    for kind, names in found.items():
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        assert not repeated, (
+            f"the naming convention's {kind} pattern gives different {KINDS[kind]}s the same name {repeated[0]} "
+            "(on two tables, or on two columns of one): use tokens like %(table_name)s and %(column_0_name)s"
+        )
 
 
 def test_app_leaves_the_schema_to_alembic(subject, database):
     subject.app("app.main", "start")
     tables = sorted(database.tables() | subject.tables_after_import)  # create_all at import counts too
     assert tables == [], f"importing and starting the app created {tables}: leave the schema to Alembic"
+    client = subject.client("app.main", raise_server_exceptions=False)  # no users table: GET /users may fail
+    for url in ("/ping", "/users"):
+        client.get(url)
+        tables = sorted(database.tables())
+        assert tables == [], f"GET {url} on an empty database created {tables}: leave the schema to Alembic"
 
 
 def test_revisions_form_one_line(migrations):
@@ -51,11 +116,42 @@ def test_baseline_is_the_stage_2_table(migrations):
     columns = migrations.columns()
     assert columns, "after the first revision there is no users table"
     assert set(columns) == STAGE2_COLUMNS, f"the first revision should create {sorted(STAGE2_COLUMNS)}, it creates {sorted(columns)}"
+    id_type = str(columns["id"]["type"]).lower()
+    assert id_type == "integer", f"users.id should be integer, as in stage 02; the first revision makes it {id_type}"
     lengths = {name: getattr(columns[name]["type"], "length", None) for name in ("email", "username")}
     assert lengths == {"email": 255, "username": 50}, f"varchar lengths in the baseline: {lengths}"
     nullable = [name for name in ("email", "username") if columns[name]["nullable"]]
     assert not nullable, f"users.{nullable[0]} should be NOT NULL, as in stage 02"
     assert {("email",), ("username",)} <= migrations.unique_columns(), "the baseline should make email and username unique"
+
+
+def belongs_to(entry: str, shape: tuple, column: str) -> bool:
+    """Whether an entry of :meth:`Migrations.schema` is the column itself or an index or
+    unique constraint on that column alone (what a revision adding ``column`` may bring)."""
+    if entry.startswith("column "):
+        return entry == f"column {column}"
+    columns = shape[0] if entry.startswith("index ") else shape
+    return tuple(columns) == (column,)
+
+
+def other_changes(before: dict[str, tuple], after: dict[str, tuple], column: str) -> str:
+    """What a revision that adds ``column`` changed besides it, in words ("" when nothing)."""
+    before = {name: shape for name, shape in before.items() if not belongs_to(name, shape, column)}
+    after = {name: shape for name, shape in after.items() if not belongs_to(name, shape, column)}
+    parts = [f"adds {name}" for name in after if name not in before]
+    parts += [f"drops {name}" for name in before if name not in after]
+    parts += [
+        f"changes {name}" + (f" from {shown(before[name])} to {shown(after[name])}" if name.startswith("column ") else "")
+        for name in before
+        if name in after and before[name] != after[name]
+    ]
+    return ", ".join(parts)
+
+
+def shown(column: tuple) -> str:
+    """A column's shape from :meth:`Migrations.schema` as SQL: ``VARCHAR(50) NOT NULL``."""
+    kind, nullable, default = column
+    return f"{kind}{'' if nullable else ' NOT NULL'}{f' DEFAULT {default}' if default is not None else ''}"
 
 
 def test_columns_arrive_one_revision_each(migrations):
@@ -64,6 +160,7 @@ def test_columns_arrive_one_revision_each(migrations):
     before, unknown = set(migrations.columns()), set(migrations.unknown_tables())
     if before != STAGE2_COLUMNS:
         needs(2, f"the first revision creates users with {names(before)}, not the stage 02 table")
+    schema = migrations.schema()
     for number, column in enumerate(NEW_COLUMNS, start=2):
         assert len(chain) >= number, f"expected 3 revisions (baseline, created_at, is_active), found {len(chain)}"
         migrations.upgrade(number, own=True)
@@ -74,7 +171,10 @@ def test_columns_arrive_one_revision_each(migrations):
         assert added == {column} and not removed, (
             f"revision {number} should add {column} alone, it adds {names(added)}" + (f" and drops {names(removed)}" if removed else "")
         )
-        before = after
+        now = migrations.schema()
+        changed = other_changes(schema, now, column)
+        assert not changed, f"revision {number} should add {column} and change nothing else in users, it also {changed}"
+        before, schema = after, now
     assert len(chain) == 3, f"expected 3 revisions (baseline, created_at, is_active), found {len(chain)}: one change, one revision"
 
 
@@ -100,11 +200,16 @@ def test_new_columns_have_types_and_defaults(migrations):
         assert got_type == data_type, f"users.{name} should be {data_type}, it is {got_type}"
         assert nullable == "NO", f"users.{name} should be NOT NULL"
         assert default is not None, f"users.{name} has no server default: the table itself must fill it (server_default)"
-    fresh, active = migrations.execute(
-        "INSERT INTO users (email, username) VALUES ('new@example.com', 'new') "
-        "RETURNING created_at BETWEEN now() AND clock_timestamp(), is_active"
-    )[0]
-    assert fresh, f"a new row's created_at should be the time of its insert, like now(); the default is {columns['created_at'][2]}"
+    with migrations.engine.begin() as connection:  # in a session not on UTC: a UTC wall-clock default is hours off
+        connection.execute(text(f"SET LOCAL timezone = '{ELSEWHERE}'"))
+        fresh, active = connection.execute(text(
+            "INSERT INTO users (email, username) VALUES ('new@example.com', 'new') "
+            "RETURNING created_at BETWEEN now() AND clock_timestamp(), is_active"
+        )).one()
+    assert fresh, (
+        f"a new row's created_at should be the time of its insert, like now(), in any session time zone; "
+        f"the default is {columns['created_at'][2]}, which is off in a session on {ELSEWHERE}"
+    )
     assert active is True, f"a new row should be active by default; the default of users.is_active is {columns['is_active'][2]}"
 
 
@@ -125,23 +230,32 @@ def test_each_downgrade_undoes_its_revision(migrations):
         migrations.upgrade(number)
         made.append(migrations.schema())
     present = migrations.columns()
-    given = {name: value for name, value in (("created_at", "now()"), ("is_active", "true")) if name in present}
-    insert(migrations, sample_rows(50), given)  # step 4 grades the defaults, not this check
+    rows = sample_rows(50)
+    for active, half in (("true", rows[::2]), ("false", rows[1::2])):  # inactive users must survive too
+        given = {name: value for name, value in (("created_at", "now()"), ("is_active", active)) if name in present}
+        insert(migrations, half, given)  # step 4 grades the defaults, not this check
     before = stored(migrations)
     for number in range(len(chain), 1, -1):
         migrations.downgrade(number - 1)
         difference = schema_difference(made[number - 2], migrations.schema())
         assert not difference, f"the downgrade of revision {number} ({chain[number - 1]}) should leave users as revision {number - 1} made it: {difference}"
-        assert stored(migrations) == before, f"rows changed or went missing in the downgrade of revision {number}"
+        after = stored(migrations)
+        assert after == before, f"rows changed or went missing in the downgrade of revision {number}: {len(before)} users before it, {len(after)} after"
 
 
 def test_downgrade_to_base_removes_users(migrations):
+    sequences = set(migrations.sequences())
     migrations.upgrade()
+    made = migrations.tables()
     migrations.downgrade(0)
     left = migrations.tables()
     assert "users" not in left, "after downgrade base the users table is still there"
-    unknown = migrations.unknown_tables()
+    unknown = set(migrations.unknown_tables())
+    kept = unknown & made
+    assert not kept, f"after downgrade base {names(kept)} is still there: the revisions create it and no downgrade() drops it"
     assert not unknown, f"downgrade base creates {names(unknown)}, a table the models do not have: {RESET}"
+    left_sequences = set(migrations.sequences()) - sequences
+    assert not left_sequences, f"after downgrade base the sequence {names(left_sequences)} is still there: the downgrade() of the revision that creates it must drop it"
 
 
 def test_migrations_round_trip(migrations):
@@ -163,6 +277,9 @@ def test_api_works_on_the_migrated_database(migrations, subject):
         if "UndefinedColumn" in str(exc) and drift:
             needs(3, f"the models have columns the migrated database lacks: {describe_drift(drift)}")
         raise
+    if response.status_code != 201 and (drift := migrations.drift()):
+        said = describe_drift(drift)
+        needs(4 if "is_active" in said else 3, f"POST /users answered {response.status_code}, and the models and the migrated database differ: {said}")
     assert response.status_code == 201, f"POST /users answered {response.status_code}: {response.text[:200]}"
     body = response.json()
     assert body.get("is_active") is True, f"a new user should be active: {body}"
