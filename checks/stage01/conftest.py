@@ -10,6 +10,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -227,11 +228,15 @@ def needs(subject, database, insert, fetch_all) -> Callable[..., Iterator[None]]
 @pytest.fixture
 def refusing_server(exchange):
     """A database socket that accepts connections and closes them at once, like a server that
-    is not ready yet; ``attempts`` counts how many connections came."""
+    is not ready yet; ``attempts`` counts how many connections came, ``times`` says when
+    (``time.monotonic()``, as each was accepted)."""
 
     class Refusing:
         attempts = 0
         url = ""
+
+        def __init__(self) -> None:
+            self.times: list[float] = []
 
     folder = Path(tempfile.mkdtemp(dir=exchange))
     folder.chmod(0o711)
@@ -250,6 +255,7 @@ def refusing_server(exchange):
                 conn, _ = listener.accept()
             except OSError:
                 continue
+            refusing.times.append(time.monotonic())
             refusing.attempts += 1
             conn.close()
 

@@ -20,14 +20,24 @@ def test_connect_reads_database_url(subject, database):
     assert rows == [[database.name]], "connect() did not connect to the database in DATABASE_URL"
 
 
+DELAY = 0.3  # seconds between the attempts of the retry check: long enough to measure on a busy machine
+SLACK = 1.5  # what a slow, loaded machine may add to the waits, at most
+
+
 def test_connect_retries_then_fails_clearly(subject, refusing_server):
     try:
-        returned = subject.call("posts:connect", refusing_server.url, attempts=3, delay=0.01)
+        returned = subject.call("posts:connect", refusing_server.url, attempts=3, delay=DELAY)
     except StudentRaised as exc:
         error = str(exc).split(": ", 1)[-1]
     else:
         pytest.fail(f"connect() returned {returned!r:.60} from a server that refused it: it should raise", pytrace=False)
     assert refusing_server.attempts == 3, f"connect() should try 3 times when attempts=3, it tried {refusing_server.attempts}"
+    # Each attempt ends when the server has closed it, so the next one comes at least `delay` after.
+    times = refusing_server.times
+    gaps = ", ".join(f"{later - earlier:.2f} s" for earlier, later in zip(times, times[1:]))
+    waited = times[-1] - times[0]
+    assert waited >= 2 * DELAY * 0.9, f"with delay={DELAY} connect() should wait {DELAY} s before each new attempt, its attempts came {gaps} apart: sleep `delay`"
+    assert waited < 2 * DELAY + SLACK, f"with delay={DELAY} connect() should wait {DELAY} s before each new attempt, its attempts came {gaps} apart: sleep `delay`, not a fixed time"
     assert re.search(r"\b(3|three)\b", error, re.IGNORECASE), f"the final error should say that 3 attempts failed, it says: {error[:150]}"
 
 
