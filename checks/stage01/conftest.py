@@ -278,7 +278,12 @@ def start_app(subject, database, needs, fetch_all) -> Callable[[], None]:
     def start() -> None:
         with needs("connect", "create_table"):
             subject.app("main", "start")
-            assert "posts" in database.tables(), "the app started without a posts table: setup_database() should call create_table()"
+            if "posts" not in database.tables() and "posts" in subject.tables_after_import:
+                raise AssertionError(
+                    "the posts table was made when main.py was imported, and the app's start-up made none: "
+                    "call setup_database() from the app's lifespan, at start-up, not at import"
+                )
+            assert "posts" in database.tables(), "the app started without a posts table: its lifespan should call setup_database(), which calls create_table()"
             problem = table_problem(fetch_all)
             assert problem is None, f"the app started with a broken posts table: {problem}"
 
