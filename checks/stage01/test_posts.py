@@ -139,7 +139,7 @@ def test_values_are_parameters_not_sql(subject, conn, database):
     assert (INJECTION, QUOTED) in stored, "a title and content full of quotes and %s were not stored verbatim: pass values as parameters"
 
 
-def test_failed_write_rolls_back(subject, conn, database):
+def test_failed_write_rolls_back(subject, conn, database, insert, needs):
     refuse = database.connect()
     with refuse.cursor() as cur:
         cur.execute("ALTER TABLE posts ADD CONSTRAINT title_not_refused CHECK (title <> 'refused')")
@@ -157,6 +157,21 @@ def test_failed_write_rolls_back(subject, conn, database):
             pytest.fail("after a failed write the connection is stuck: call conn.rollback() before re-raising", pytrace=False)
     titles = subject.sql(conn, "SELECT title FROM posts")
     assert titles == [["After the error"]], f"create_post after a failed write did not store its post: the connection sees {titles}"
+    (post_id,) = insert("Before the update")
+    with needs("update_post"):  # every write: an update the database refuses too
+        try:
+            returned = subject.call("posts:update_post", conn, post_id, title="refused", content="refused text", published=True)
+        except StudentRaised as exc:
+            assert exc.is_a("psycopg2.Error"), f"an update the database refuses should raise psycopg2's error, update_post raised {exc}"
+        else:
+            pytest.fail(f"update_post returned {returned!r:.60} for an update the database refused: roll back, then re-raise", pytrace=False)
+        try:
+            subject.call("posts:update_post", conn, post_id, title="After the failed update", content="still works", published=True)
+        except StudentRaised as exc:
+            if exc.is_a("psycopg2.errors.InFailedSqlTransaction"):
+                pytest.fail("after a failed update the connection is stuck: update_post should call conn.rollback() before re-raising", pytrace=False)
+        titles = subject.sql(conn, "SELECT title FROM posts WHERE id = %s", [post_id])
+        assert titles == [["After the failed update"]], f"update_post after a failed update did not save its change: the connection sees {titles}"
 
 
 def test_list_posts_ordered_by_id(subject, conn, insert, database):
