@@ -142,3 +142,21 @@ def test_api_deletes_posts(client, needs, insert, fetch_all):
         assert fetch_all("SELECT id FROM posts") == [(ids[1],)], "the post is still there after DELETE"
         again = client.delete(f"/posts/{ids[0]}")
         assert again.status_code == 404, f"DELETE of a missing post answered {_said(again)}, expected 404"
+
+
+TRACKER = "checks.stage01.connections"  # runs in the copy: the connections psycopg2 opened there
+
+
+def test_api_closes_its_connections(subject, client, needs, insert):
+    subject.call(f"{TRACKER}:track")  # after the start-up: a pool it filled is not a request's
+    (post_id,) = insert("Kept")
+    with needs(*START, "get_post"):
+        for request, url, expected in (("GET /posts/{id}", f"/posts/{post_id}", 200), ("GET of a missing post", f"/posts/{post_id + 1000}", 404)):
+            mark = subject.call(f"{TRACKER}:opened")
+            response = client.get(url)
+            assert response.status_code == expected, f"{request} answered {_said(response)}, expected {expected}"
+            left = subject.call(f"{TRACKER}:left_open", mark)
+            assert left == 0, (
+                f"{request} ({expected}) left {left} connection{'s' if left > 1 else ''} it opened still open after its answer: "
+                "get_conn should close its connection in finally, after the yield"
+            )
