@@ -5,6 +5,7 @@ in the table by the checks, and what a function did is read by another connectio
 """
 
 import re
+from itertools import pairwise
 
 import pytest
 
@@ -34,7 +35,7 @@ def test_connect_retries_then_fails_clearly(subject, refusing_server):
     assert refusing_server.attempts == 3, f"connect() should try 3 times when attempts=3, it tried {refusing_server.attempts}"
     # Each attempt ends when the server has closed it, so the next one comes at least `delay` after.
     times = refusing_server.times
-    gaps = ", ".join(f"{later - earlier:.2f} s" for earlier, later in zip(times, times[1:]))
+    gaps = ", ".join(f"{later - earlier:.2f} s" for earlier, later in pairwise(times))
     waited = times[-1] - times[0]
     assert waited >= 2 * DELAY * 0.9, f"with delay={DELAY} connect() should wait {DELAY} s before each new attempt, its attempts came {gaps} apart: sleep `delay`"
     assert waited < 2 * DELAY + SLACK, f"with delay={DELAY} connect() should wait {DELAY} s before each new attempt, its attempts came {gaps} apart: sleep `delay`, not a fixed time"
