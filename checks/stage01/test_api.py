@@ -144,7 +144,7 @@ def test_api_deletes_posts(client, needs, insert, fetch_all):
         assert again.status_code == 404, f"DELETE of a missing post answered {_said(again)}, expected 404"
 
 
-TRACKER = "checks.stage01.connections"  # runs in the copy: the connections psycopg2 opened there
+TRACKER = "checks.subject.connections"  # runs in the copy (the subject side: a sandbox shows it): the connections psycopg2 opened there
 
 
 def test_api_closes_its_connections(subject, client, needs, insert):

@@ -1,5 +1,5 @@
-"""Runs in a check's copy of the target, never in the checker: the psycopg2 connections the
-target opens, so that a check can see whether they were closed.
+"""The psycopg2 connections the target opens, kept so that a check can see whether they were
+closed (stage 01's ``api_closes_its_connections``). Runs in a check's copy, never in the checker.
 
 ``track()`` wraps ``psycopg2._connect``, what ``psycopg2.connect`` (and a psycopg2 pool) calls,
 and keeps every connection opened from then on. Kept, a connection the target drops without
