@@ -15,6 +15,7 @@ NEEDS = {
     "forgets RETURNING": 4,
     "fetchall for one row: returns a list": 5,
     "a lifespan that never creates the table": 7,
+    "setup_database() runs at import, not in the lifespan": 7,
 }
 
 

@@ -10,6 +10,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -227,11 +228,15 @@ def needs(subject, database, insert, fetch_all) -> Callable[..., Iterator[None]]
 @pytest.fixture
 def refusing_server(exchange):
     """A database socket that accepts connections and closes them at once, like a server that
-    is not ready yet; ``attempts`` counts how many connections came."""
+    is not ready yet; ``attempts`` counts how many connections came, ``times`` says when
+    (``time.monotonic()``, as each was accepted)."""
 
     class Refusing:
         attempts = 0
         url = ""
+
+        def __init__(self) -> None:
+            self.times: list[float] = []
 
     folder = Path(tempfile.mkdtemp(dir=exchange))
     folder.chmod(0o711)
@@ -250,6 +255,7 @@ def refusing_server(exchange):
                 conn, _ = listener.accept()
             except OSError:
                 continue
+            refusing.times.append(time.monotonic())
             refusing.attempts += 1
             conn.close()
 
@@ -272,7 +278,12 @@ def start_app(subject, database, needs, fetch_all) -> Callable[[], None]:
     def start() -> None:
         with needs("connect", "create_table"):
             subject.app("main", "start")
-            assert "posts" in database.tables(), "the app started without a posts table: setup_database() should call create_table()"
+            if "posts" not in database.tables() and "posts" in subject.tables_after_import:
+                raise AssertionError(
+                    "the posts table was made when main.py was imported, and the app's start-up made none: "
+                    "call setup_database() from the app's lifespan, at start-up, not at import"
+                )
+            assert "posts" in database.tables(), "the app started without a posts table: its lifespan should call setup_database(), which calls create_table()"
             problem = table_problem(fetch_all)
             assert problem is None, f"the app started with a broken posts table: {problem}"
 

@@ -11,9 +11,41 @@ import json
 
 import pytest
 
-from checks.engine.subject import StudentRaised
+from checks.engine.subject import AppClient, Response, StudentRaised
 
 START = ("connect", "create_table")  # what the app's start-up relies on
+
+
+class Client:
+    """The app's client; a 405 answer notes whether the same request with a trailing slash is
+    served (a route declared as ``/posts/`` for this method, beside ``/posts`` for another)."""
+
+    def __init__(self, app: AppClient) -> None:
+        self.app = app
+
+    def request(self, method: str, url: str, **body) -> Response:
+        response = self.app.request(method, url, **body)
+        if response.status_code == 405 and not url.endswith("/"):
+            slashed = self.app.request(method, url + "/", **body)
+            if slashed.status_code not in (404, 405):
+                response.slashed_route = f"{method} {url}/"
+        return response
+
+    def get(self, url: str, **body) -> Response:
+        return self.request("GET", url, **body)
+
+    def post(self, url: str, **body) -> Response:
+        return self.request("POST", url, **body)
+
+    def put(self, url: str, **body) -> Response:
+        return self.request("PUT", url, **body)
+
+    def delete(self, url: str, **body) -> Response:
+        return self.request("DELETE", url, **body)
+
+
+def _client(subject) -> Client:
+    return Client(subject.client("main", raise_server_exceptions=False))
 
 
 @pytest.fixture
@@ -23,7 +55,7 @@ def client(subject, start_app):
         start_app()
     except (StudentRaised, AssertionError) as exc:
         pytest.fail(f"needs step 7 first ({str(exc).splitlines()[0]})", pytrace=False)
-    return subject.client("main", raise_server_exceptions=False)
+    return _client(subject)
 
 
 def _said(response) -> str:
@@ -33,6 +65,8 @@ def _said(response) -> str:
         return f"{response.status_code} ({where + ': ' if where else ''}{message[:200]})"
     if 300 <= response.status_code < 400:
         return f"{response.status_code}, a redirect to {response.headers.get('location')}: declare the path without a trailing slash"
+    if slashed := getattr(response, "slashed_route", None):
+        return f"{response.status_code} {response.text[:100]} (but {slashed} is served: declare the path without a trailing slash)"
     return f"{response.status_code} {response.text[:150]}".strip()
 
 
@@ -45,7 +79,7 @@ def _json(response):
 
 def test_api_creates_posts(subject, start_app, needs, fetch_all):
     start_app()
-    client = subject.client("main", raise_server_exceptions=False)
+    client = _client(subject)
     with needs(*START, "create_post"):
         response = client.post("/posts", json={"title": "Hello", "content": "World"})
         assert response.status_code == 201, f"POST /posts answered {_said(response)}, expected 201"
@@ -108,3 +142,22 @@ def test_api_deletes_posts(client, needs, insert, fetch_all):
         assert fetch_all("SELECT id FROM posts") == [(ids[1],)], "the post is still there after DELETE"
         again = client.delete(f"/posts/{ids[0]}")
         assert again.status_code == 404, f"DELETE of a missing post answered {_said(again)}, expected 404"
+
+
+TRACKER = "checks.subject.connections"  # runs in the copy (the subject side: a sandbox shows it): the connections psycopg2 opened there
+
+
+def test_api_closes_its_connections(subject, client, needs, insert):
+    subject.call(f"{TRACKER}:track")  # after the start-up: a pool it filled is not a request's
+    (post_id,) = insert("Kept")
+    # A request that works, then one whose route raises (404): its status is another check's.
+    for request, url, expected in (("GET /posts/{id}", f"/posts/{post_id}", 200), ("GET of a missing post", f"/posts/{post_id + 1000}", None)):
+        mark = subject.call(f"{TRACKER}:opened")
+        with needs(*START, "get_post"):
+            response = client.get(url)
+            assert expected is None or response.status_code == expected, f"{request} answered {_said(response)}, expected {expected}"
+        left = subject.call(f"{TRACKER}:left_open", mark)
+        assert left == 0, (
+            f"{request} ({response.status_code}) left {left} connection{'s' if left > 1 else ''} it opened still open after its answer: "
+            "get_conn should close its connection in finally, after the yield"
+        )

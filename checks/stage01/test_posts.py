@@ -5,6 +5,7 @@ in the table by the checks, and what a function did is read by another connectio
 """
 
 import re
+from itertools import pairwise
 
 import pytest
 
@@ -20,14 +21,24 @@ def test_connect_reads_database_url(subject, database):
     assert rows == [[database.name]], "connect() did not connect to the database in DATABASE_URL"
 
 
+DELAY = 0.3  # seconds between the attempts of the retry check: long enough to measure on a busy machine
+SLACK = 1.5  # what a slow, loaded machine may add to the waits, at most
+
+
 def test_connect_retries_then_fails_clearly(subject, refusing_server):
     try:
-        returned = subject.call("posts:connect", refusing_server.url, attempts=3, delay=0.01)
+        returned = subject.call("posts:connect", refusing_server.url, attempts=3, delay=DELAY)
     except StudentRaised as exc:
         error = str(exc).split(": ", 1)[-1]
     else:
         pytest.fail(f"connect() returned {returned!r:.60} from a server that refused it: it should raise", pytrace=False)
     assert refusing_server.attempts == 3, f"connect() should try 3 times when attempts=3, it tried {refusing_server.attempts}"
+    # Each attempt ends when the server has closed it, so the next one comes at least `delay` after.
+    times = refusing_server.times
+    gaps = ", ".join(f"{later - earlier:.2f} s" for earlier, later in pairwise(times))
+    waited = times[-1] - times[0]
+    assert waited >= 2 * DELAY * 0.9, f"with delay={DELAY} connect() should wait {DELAY} s before each new attempt, its attempts came {gaps} apart: sleep `delay`"
+    assert waited < 2 * DELAY + SLACK, f"with delay={DELAY} connect() should wait {DELAY} s before each new attempt, its attempts came {gaps} apart: sleep `delay`, not a fixed time"
     assert re.search(r"\b(3|three)\b", error, re.IGNORECASE), f"the final error should say that 3 attempts failed, it says: {error[:150]}"
 
 
@@ -129,7 +140,7 @@ def test_values_are_parameters_not_sql(subject, conn, database):
     assert (INJECTION, QUOTED) in stored, "a title and content full of quotes and %s were not stored verbatim: pass values as parameters"
 
 
-def test_failed_write_rolls_back(subject, conn, database):
+def test_failed_write_rolls_back(subject, conn, database, insert, needs):
     refuse = database.connect()
     with refuse.cursor() as cur:
         cur.execute("ALTER TABLE posts ADD CONSTRAINT title_not_refused CHECK (title <> 'refused')")
@@ -147,6 +158,21 @@ def test_failed_write_rolls_back(subject, conn, database):
             pytest.fail("after a failed write the connection is stuck: call conn.rollback() before re-raising", pytrace=False)
     titles = subject.sql(conn, "SELECT title FROM posts")
     assert titles == [["After the error"]], f"create_post after a failed write did not store its post: the connection sees {titles}"
+    (post_id,) = insert("Before the update")
+    with needs("update_post"):  # every write: an update the database refuses too
+        try:
+            returned = subject.call("posts:update_post", conn, post_id, title="refused", content="refused text", published=True)
+        except StudentRaised as exc:
+            assert exc.is_a("psycopg2.Error"), f"an update the database refuses should raise psycopg2's error, update_post raised {exc}"
+        else:
+            pytest.fail(f"update_post returned {returned!r:.60} for an update the database refused: roll back, then re-raise", pytrace=False)
+        try:
+            subject.call("posts:update_post", conn, post_id, title="After the failed update", content="still works", published=True)
+        except StudentRaised as exc:
+            if exc.is_a("psycopg2.errors.InFailedSqlTransaction"):
+                pytest.fail("after a failed update the connection is stuck: update_post should call conn.rollback() before re-raising", pytrace=False)
+        titles = subject.sql(conn, "SELECT title FROM posts WHERE id = %s", [post_id])
+        assert titles == [["After the failed update"]], f"update_post after a failed update did not save its change: the connection sees {titles}"
 
 
 def test_list_posts_ordered_by_id(subject, conn, insert, database):
