@@ -67,15 +67,24 @@ def verdict(what, answers, expected, answered):
     return f"{RACERS} simultaneous {what} answered {', '.join(map(str, statuses))}, expected one {expected[0]} and the rest 400{why}"
 
 
-def test_concurrent_duplicates_never_500(app, taken, create, client, answered, database, rows):
+def test_concurrent_duplicates_never_500(app, taken, create, seed, client, answered, database, rows):
     duplicate = client.post("/users", json={"email": taken["email"], "username": "ada2"})
     if duplicate.status_code != 400:
         pytest.fail(f"needs step 5 (Create users) first: a taken email answered {answered(duplicate)}, expected 400")
-    create("bob@example.com", "bob")
-    requests = [{"method": "POST", "url": "/users", "json": {"email": "same@example.com", "username": f"racer{n}"}} for n in range(RACERS)]
-    answers = race(app, database, rows, requests)
+    bob = create("bob@example.com", "bob")
+    renamed = client.put(f"/users/{bob['id']}", json={"username": "bobby"})
+    if renamed.status_code != 200:
+        pytest.fail(f"needs step 7 (Update users) first: PUT /users/{bob['id']} with a new username answered {answered(renamed)}, expected 200")
+    posts = [{"method": "POST", "url": "/users", "json": {"email": "same@example.com", "username": f"racer{n}"}} for n in range(RACERS)]
+    answers = race(app, database, rows, posts)
     assert sorted(response.status_code for response in answers) == [201] + [400] * (RACERS - 1), verdict(
         "POSTs with one email", answers, (201, 400), answered
+    )
+    users = [seed(f"runner{n}@example.com", f"runner{n}") for n in range(RACERS)]
+    puts = [{"method": "PUT", "url": f"/users/{user['id']}", "json": {"email": "shared@example.com"}} for user in users]
+    answers = race(app, database, rows, puts)
+    assert sorted(response.status_code for response in answers) == [200] + [400] * (RACERS - 1), verdict(
+        "PUTs giving different users one email", answers, (200, 400), answered
     )
 
 
