@@ -8,6 +8,15 @@ COLUMNS = """
 SELECT column_name, data_type, character_maximum_length, is_nullable
 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users'
 """
+# The indexes on email or username alone (the primary key's own index on id is not asked about).
+SINGLE_COLUMN_INDEXES = """
+SELECT a.attname, c.relname, i.indisunique
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+WHERE i.indrelid = 'public.users'::regclass AND i.indnkeyatts = 1 AND i.indexprs IS NULL AND a.attname IN ('email', 'username')
+ORDER BY c.relname
+"""
 
 
 def test_database_module_configures_pool_and_sessions(subject):
@@ -38,9 +47,15 @@ def test_users_table_has_the_right_columns(app, rows):
         assert nullable == "NO", f"users.{name} should be NOT NULL"
 
 
-def test_email_and_username_are_unique(seed, accepts_duplicate):
+def test_email_and_username_are_unique(seed, accepts_duplicate, rows):
     name = accepts_duplicate(seed())
     assert name is None, f"users.{name} is not unique in the database: a second user with the same {name} was saved"
+    indexes = rows(SINGLE_COLUMN_INDEXES)
+    for column in ("email", "username"):
+        found = [(index, unique) for name, index, unique in indexes if name == column]
+        if len(found) > 1:
+            listed = ", ".join(f"{index} ({'unique' if unique else 'plain'})" for index, unique in found)
+            pytest.fail(f"users.{column} has {len(found)} indexes, {listed}; expected one, the unique one: each more slows every write down")
 
 
 def test_users_table_is_created_at_startup(subject, database):
