@@ -23,6 +23,7 @@ from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from checks.db.notebook import lab_database  # noqa: E402
+from checks.errors import EXIT_SETUP, SetupError  # noqa: E402
 from checks.subject.loader import import_from_stage, stage_imports  # noqa: E402
 
 STAGE = ROOT / "solutions" / "02_orm_crud"
@@ -70,7 +71,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="requests per pool (default 1000)")
     parser.add_argument("--rounds", type=int, default=5, help="alternate the pools this many times (default 5)")
     args = parser.parse_args()
-    results = measure(args.requests, args.rounds)
+    try:
+        results = measure(args.requests, args.rounds)
+    except SetupError as exc:
+        print(f"bench/pool.py: no database to measure on: {exc}", file=sys.stderr)
+        sys.exit(EXIT_SETUP)
     for name, timings in results.items():
         print(f"{name:9}  {summary(timings)}")
     ratio = statistics.median(results["NullPool"]) / statistics.median(results["QueuePool"])

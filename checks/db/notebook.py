@@ -25,8 +25,10 @@ def _start_reaper() -> None:
         text=True,
         start_new_session=True,
     )
-    if reaper.stdout.readline().strip() != "ready":
-        raise SetupError("could not reach PostgreSQL; run `python -m checks` to see why")
+    said = reaper.stdout.readline().strip()
+    if said != "ready":
+        reason = said.removeprefix("failed: ") if said.startswith("failed: ") else ""
+        raise SetupError(reason or "could not reach PostgreSQL; run `python -m checks` to see why")
     reaper.stdout.close()
 
 

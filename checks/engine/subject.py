@@ -425,8 +425,11 @@ class Copy:
     def http(self, module: str, method: str, url: str, **body: Any) -> Response:
         return Response(**self.request("http", module=module, method=method, url=url, **body))
 
-    def http_many(self, module: str, requests: list[dict]) -> list[Response]:
-        return [Response(**answer) for answer in self.request("http_many", module=module, requests=requests)]
+    def another(self) -> Copy:
+        """One more fresh copy of the same import, with what remains of this check's time: a
+        process of its own, as a second worker of a server would be. Several copies may answer
+        at the same time (from threads of the checker, one each); one copy answers in turn."""
+        return self.subject.fork(max(0.1, self.deadline - time.monotonic()))
 
     def client(self, module: str, *, raise_server_exceptions: bool = True) -> AppClient:
         return AppClient(self, module, raise_server_exceptions)

@@ -46,6 +46,8 @@ def test_update_validates_the_body(client, answered, seed, rows):
         "an empty username": {"username": ""},
         "a 2-character username": {"username": "ab"},
         "a 51-character username": {"username": "u" * 51},
+        "a null email": {"email": None},
+        "a null username": {"username": None},
     }
     for what, body in bad_bodies.items():
         response = client.put(f"/users/{user['id']}", json=body)

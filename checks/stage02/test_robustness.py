@@ -1,10 +1,15 @@
 """Stage 02 checks that put the API under pressure: leaked sessions, races, absurd ids and text."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 ROUNDS = 2  # with the collector off, each round leaves up to 4 sessions behind in an app that leaks
 LARGEST_ID = 2**31 - 1  # PostgreSQL's integer
-RACERS, ROUNDS_OF_RACES = 4, 5  # enough for a look-up-then-insert race to show nearly every time
+RACERS = 4
+HOLD = 5.0  # at most this long, the checker holds every write to users back until each racer waits for it
+WAITING = "SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND relation = 'users'::regclass AND NOT granted"
 
 
 def test_sessions_are_closed_after_each_request(app, client, answered, seed):
@@ -28,19 +33,59 @@ def test_sessions_are_closed_after_each_request(app, client, answered, seed):
     assert checked_out == 0, f"{checked_out} connections are still checked out after {ROUNDS * 4} requests: the sessions are not closed"
 
 
-def test_concurrent_duplicates_never_500(app, taken, create, client, answered):
+def race(app, database, rows, requests):
+    """The answers to ``requests``, each sent by a fresh copy of its own (a process, like one
+    worker of ``uvicorn --workers N`` each), all at once. Meanwhile the checker holds a SHARE
+    lock on users: reads go through, every write waits. It lets go once each request waits for
+    it (or has answered), so every look-up comes before any write, the worst case of a race."""
+    copies = [app.another() for _ in requests]
+    try:
+        for copy in copies:
+            copy.app("app.main", "start")  # the lifespan's start-up, before the lock
+        lock = database.connect()
+        with ThreadPoolExecutor(len(requests)) as pool:
+            try:
+                with lock.cursor() as cur:
+                    cur.execute("LOCK TABLE users IN SHARE MODE")
+                futures = [pool.submit(copy.http, "app.main", r["method"], r["url"], json=r["json"]) for copy, r in zip(copies, requests)]
+                give_up = time.monotonic() + HOLD
+                while time.monotonic() < give_up and rows(WAITING)[0][0] + sum(f.done() for f in futures) < len(requests):
+                    time.sleep(0.005)
+            finally:
+                lock.rollback()
+            return [future.result() for future in futures]
+    finally:
+        for copy in copies:
+            copy.close()
+
+
+def verdict(what, answers, expected, answered):
+    """``4 simultaneous POSTs ... answered 201, 500, 500, 500, expected ... (the first 500: where: what)``."""
+    statuses = sorted(response.status_code for response in answers)
+    odd = next((response for response in answers if response.status_code not in expected), None)
+    why = f" (the first {odd.status_code}: {answered(odd).partition(' ')[2].strip('()') or 'no reason given'})" if odd else ""
+    return f"{RACERS} simultaneous {what} answered {', '.join(map(str, statuses))}, expected one {expected[0]} and the rest 400{why}"
+
+
+def test_concurrent_duplicates_never_500(app, taken, create, seed, client, answered, database, rows):
     duplicate = client.post("/users", json={"email": taken["email"], "username": "ada2"})
     if duplicate.status_code != 400:
         pytest.fail(f"needs step 5 (Create users) first: a taken email answered {answered(duplicate)}, expected 400")
-    create("bob@example.com", "bob")
-    for round_ in range(ROUNDS_OF_RACES):
-        email = f"same{round_}@example.com"
-        requests = [{"method": "POST", "url": "/users", "json": {"email": email, "username": f"racer{n}x{round_}"}} for n in range(RACERS)]
-        answers = sorted(app.http_many("app.main", requests), key=lambda response: response.status_code)
-        statuses = [response.status_code for response in answers]
-        assert statuses == [201] + [400] * (RACERS - 1), (
-            f"{RACERS} simultaneous POSTs with one email answered {', '.join(map(answered, answers))}; expected one 201, the rest 400"
-        )
+    bob = create("bob@example.com", "bob")
+    renamed = client.put(f"/users/{bob['id']}", json={"username": "bobby"})
+    if renamed.status_code != 200:
+        pytest.fail(f"needs step 7 (Update users) first: PUT /users/{bob['id']} with a new username answered {answered(renamed)}, expected 200")
+    posts = [{"method": "POST", "url": "/users", "json": {"email": "same@example.com", "username": f"racer{n}"}} for n in range(RACERS)]
+    answers = race(app, database, rows, posts)
+    assert sorted(response.status_code for response in answers) == [201] + [400] * (RACERS - 1), verdict(
+        "POSTs with one email", answers, (201, 400), answered
+    )
+    users = [seed(f"runner{n}@example.com", f"runner{n}") for n in range(RACERS)]
+    puts = [{"method": "PUT", "url": f"/users/{user['id']}", "json": {"email": "shared@example.com"}} for user in users]
+    answers = race(app, database, rows, puts)
+    assert sorted(response.status_code for response in answers) == [200] + [400] * (RACERS - 1), verdict(
+        "PUTs giving different users one email", answers, (200, 400), answered
+    )
 
 
 def test_huge_id_is_refused_with_422(client, answered):

@@ -7,7 +7,6 @@ the exception, so the checker can say which line of the target failed.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,6 @@ class Apps:
             message, where = describe_exception(exc, self.stage_dir)
             return {"status_code": 500, "headers": {}, "text": "", "exception": {"message": message, "where": where}}
         return {"status_code": response.status_code, "headers": dict(response.headers), "text": response.text, "exception": None}
-
-    def request_many(self, client: TestClient, requests: list[dict]) -> list[dict]:
-        """Send the requests at the same time, one thread each."""
-        with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-            futures = [pool.submit(self.request, client, r["method"], r["url"], r) for r in requests]
-            return [future.result() for future in futures]
 
 
 @cache  # once per process: a zygote forked from a warmed host has it already

@@ -6,7 +6,7 @@ Requests (JSON, see :mod:`.protocol`) and what they answer:
 - ``get``/``set``: the value of ``target`` / give it a new one;
 - ``connect``: a plain psycopg2 connection to ``DATABASE_URL`` (for functions that take one);
 - ``sql``: run a statement on a connection handle with a plain cursor, answer the rows;
-- ``http``/``http_many``/``app``: requests to the app in a module, or start/stop its lifespan;
+- ``http``/``app``: requests to the app in a module, or start/stop its lifespan;
 - ``alembic``: revisions, heads, bases, upgrade, downgrade or drift of the stage's revisions.
 
 Every answer is ``{"ok": value}`` or ``{"error": {"message": ..., "where": ...}}``.
@@ -114,10 +114,6 @@ class Copy:
     def op_http(self, request: dict) -> dict:
         apps, name = self._apps(), request["module"]
         return apps.request(apps.start(self.module(name), name), request["method"], request["url"], request)
-
-    def op_http_many(self, request: dict) -> list[dict]:
-        apps, name = self._apps(), request["module"]
-        return apps.request_many(apps.start(self.module(name), name), request["requests"])
 
     def op_alembic(self, request: dict) -> Any:
         if self.migrations is None:

@@ -1,6 +1,6 @@
 """Pydantic models: what the API accepts and what it returns."""
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field  # noqa: F401 - for step 4
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator  # noqa: F401 - for step 4
 
 
 # TODO (step 4): a pattern that refuses control characters in usernames.
@@ -13,7 +13,7 @@ class UserCreate(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    # TODO (step 4): the same rules, every field optional.
+    # TODO (step 4): the same rules, every field optional: left out, but never null.
     email: str | None = None
     username: str | None = None
 

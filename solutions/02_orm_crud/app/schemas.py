@@ -1,6 +1,6 @@
 """Pydantic models: what the API accepts and what it returns."""
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 
 # Step 4: PostgreSQL text cannot hold the NUL character, and no username needs control characters.
@@ -14,9 +14,16 @@ class UserCreate(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    # Step 4: the same rules, every field optional.
+    # Step 4: the same rules, every field optional: left out, but never null.
     email: EmailStr | None = None
     username: str | None = Field(default=None, min_length=3, max_length=50, pattern=PRINTABLE)
+
+    @field_validator("email", "username")
+    @classmethod
+    def not_null(cls, value):
+        if value is None:  # sent as null (a default is not validated): the columns are NOT NULL
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class UserOut(BaseModel):
