@@ -4,7 +4,9 @@ The starter is ``labs/`` as of the newest commit that changed the workbook itsel
 ``solutions/`` or ``tests/``): a student's own commits change only ``labs/``, so work committed
 (and pushed, as GitHub Classroom asks) never becomes the starter, and an update of the workbook
 merged in brings its new starter. ``reset`` restores from it; the workbook's tests prove every
-check fails on it.
+check fails on it. A merge's ``labs/`` is never read, so the workbook's own history must not end
+in a merge of branches that changed ``labs/``: a commit of the workbook after it (or a rebase)
+makes the merged starter the starter (``test_labs_mirror_solutions_file_by_file`` fails until then).
 """
 
 from __future__ import annotations
