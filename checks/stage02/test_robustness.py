@@ -2,6 +2,7 @@
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -33,30 +34,37 @@ def test_sessions_are_closed_after_each_request(app, client, answered, seed):
     assert checked_out == 0, f"{checked_out} connections are still checked out after {ROUNDS * 4} requests: the sessions are not closed"
 
 
-def race(app, database, rows, requests):
-    """The answers to ``requests``, each sent by a fresh copy of its own (a process, like one
-    worker of ``uvicorn --workers N`` each), all at once. Meanwhile the checker holds a SHARE
-    lock on users: reads go through, every write waits. It lets go once each request waits for
-    it (or has answered), so every look-up comes before any write, the worst case of a race."""
-    copies = [app.another() for _ in requests]
+@contextmanager
+def workers(app, count):
+    """``count`` fresh copies of the app, started side by side: processes of their own, like the
+    workers of ``uvicorn --workers N``."""
+    copies = [app.another() for _ in range(count)]
     try:
-        for copy in copies:
-            copy.app("app.main", "start")  # the lifespan's start-up, before the lock
-        lock = database.connect()
-        with ThreadPoolExecutor(len(requests)) as pool:
-            try:
-                with lock.cursor() as cur:
-                    cur.execute("LOCK TABLE users IN SHARE MODE")
-                futures = [pool.submit(copy.http, "app.main", r["method"], r["url"], json=r["json"]) for copy, r in zip(copies, requests)]
-                give_up = time.monotonic() + HOLD
-                while time.monotonic() < give_up and rows(WAITING)[0][0] + sum(f.done() for f in futures) < len(requests):
-                    time.sleep(0.005)
-            finally:
-                lock.rollback()
-            return [future.result() for future in futures]
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda copy: copy.app("app.main", "start"), copies))  # each lifespan's start-up
+        yield copies
     finally:
         for copy in copies:
             copy.close()
+
+
+def race(copies, database, rows, requests):
+    """The answers to ``requests``, one from each copy, all sent at once. Meanwhile the checker
+    holds a SHARE lock on users: reads go through, every write waits. It lets go once each
+    request waits for it (or has answered), so every look-up comes before any write, the worst
+    case of a race."""
+    lock = database.connect()
+    with ThreadPoolExecutor(len(requests)) as pool:
+        try:
+            with lock.cursor() as cur:
+                cur.execute("LOCK TABLE users IN SHARE MODE")
+            futures = [pool.submit(copy.http, "app.main", r["method"], r["url"], json=r["json"]) for copy, r in zip(copies, requests)]
+            give_up = time.monotonic() + HOLD
+            while time.monotonic() < give_up and rows(WAITING)[0][0] + sum(f.done() for f in futures) < len(requests):
+                time.sleep(0.005)
+        finally:
+            lock.rollback()
+        return [future.result() for future in futures]
 
 
 def verdict(what, answers, expected, answered):
@@ -75,17 +83,18 @@ def test_concurrent_duplicates_never_500(app, taken, create, seed, client, answe
     renamed = client.put(f"/users/{bob['id']}", json={"username": "bobby"})
     if renamed.status_code != 200:
         pytest.fail(f"needs step 7 (Update users) first: PUT /users/{bob['id']} with a new username answered {answered(renamed)}, expected 200")
-    posts = [{"method": "POST", "url": "/users", "json": {"email": "same@example.com", "username": f"racer{n}"}} for n in range(RACERS)]
-    answers = race(app, database, rows, posts)
-    assert sorted(response.status_code for response in answers) == [201] + [400] * (RACERS - 1), verdict(
-        "POSTs with one email", answers, (201, 400), answered
-    )
-    users = [seed(f"runner{n}@example.com", f"runner{n}") for n in range(RACERS)]
-    puts = [{"method": "PUT", "url": f"/users/{user['id']}", "json": {"email": "shared@example.com"}} for user in users]
-    answers = race(app, database, rows, puts)
-    assert sorted(response.status_code for response in answers) == [200] + [400] * (RACERS - 1), verdict(
-        "PUTs giving different users one email", answers, (200, 400), answered
-    )
+    with workers(app, RACERS) as racers:  # the same workers race twice, as a server's would
+        posts = [{"method": "POST", "url": "/users", "json": {"email": "same@example.com", "username": f"racer{n}"}} for n in range(RACERS)]
+        answers = race(racers, database, rows, posts)
+        assert sorted(response.status_code for response in answers) == [201] + [400] * (RACERS - 1), verdict(
+            "POSTs with one email", answers, (201, 400), answered
+        )
+        users = [seed(f"runner{n}@example.com", f"runner{n}") for n in range(RACERS)]
+        puts = [{"method": "PUT", "url": f"/users/{user['id']}", "json": {"email": "shared@example.com"}} for user in users]
+        answers = race(racers, database, rows, puts)
+        assert sorted(response.status_code for response in answers) == [200] + [400] * (RACERS - 1), verdict(
+            "PUTs giving different users one email", answers, (200, 400), answered
+        )
 
 
 def test_huge_id_is_refused_with_422(client, answered):
