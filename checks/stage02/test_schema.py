@@ -19,6 +19,19 @@ ORDER BY c.relname
 """
 
 
+def yielded_session(subject):
+    """What ``get_db()`` yields first, driven in the copy as FastAPI drives a dependency: a
+    generator (``def``) or an async generator (``async def``), or what it returns."""
+    made = subject.call("app.database:get_db")
+    kind = made.type if isinstance(made, Handle) else ""
+    if kind == "generator":
+        return subject.call("builtins:next", made)
+    if kind == "async_generator":
+        loop = subject.call("asyncio:new_event_loop")
+        return subject.call(subject.call("builtins:getattr", loop, "run_until_complete"), subject.call("builtins:anext", made))
+    return made
+
+
 def test_database_module_configures_pool_and_sessions(subject):
     size = subject.call("app.database:engine.pool.size")
     assert size == 5, f"pool_size should be 5, it is {size}"
@@ -26,8 +39,7 @@ def test_database_module_configures_pool_and_sessions(subject):
     assert subject.get("app.database:engine.pool._pre_ping"), "pool_pre_ping should be on"
     # The session a request gets, whatever made it: get_db's generator, driven as FastAPI does.
     try:
-        made = subject.call("app.database:get_db")
-        session = subject.call("builtins:next", made) if isinstance(made, Handle) and made.type == "generator" else made
+        session = yielded_session(subject)
     except StudentRaised as exc:
         pytest.fail(f"get_db() raised {exc}; it should yield a session")
     autoflush = subject.call("builtins:getattr", session, "autoflush", "no autoflush attribute")

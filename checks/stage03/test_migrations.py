@@ -32,63 +32,88 @@ KINDS = {"ix": "index", "uq": "unique constraint", "ck": "check constraint", "fk
 NAMED = re.compile(r'(?:ADD CONSTRAINT|CREATE (?:UNIQUE )?INDEX) ("[^"]+"|\S+)')
 
 
-def convention_names(subject) -> dict[str, list[str | None]]:
-    """The names the models' naming convention gives, by kind, to the indexes and constraints of
-    two probe tables built in the copy on a MetaData with that convention (each table: a primary
-    key, a foreign key, indexes and unique constraints on two columns, two named checks), as
-    SQLAlchemy writes them into DDL. A pattern that cannot be filled fails the check."""
+def convention_names(subject) -> dict[str, dict[str, list[str | None]]]:
+    """The names the models' naming convention gives, by kind and probe table, to the indexes and
+    constraints of two tables built in the copy on a MetaData with that convention (each: a
+    primary key, a foreign key, indexes, unique constraints and checks on two columns), as
+    SQLAlchemy writes them into DDL. A pattern that cannot be filled fails the check.
+
+    Checks are built twice, named (``code_set``: what a ``%(constraint_name)s`` pattern builds
+    on) and unnamed on a column (what a ``%(column_0_name)s`` pattern needs); the shape the
+    pattern names counts."""
     make = subject.call
     metadata = make("sqlalchemy:MetaData", naming_convention=Ref("app.models:User.metadata.naming_convention"))
     integer, text_type = Ref("sqlalchemy:Integer"), make("sqlalchemy:String", 10)
     make("sqlalchemy:Table", "parents", metadata, make("sqlalchemy:Column", "id", integer, primary_key=True))
-    found: dict[str, list[str | None]] = {kind: [] for kind in KINDS}
+    found: dict[str, dict[str, list[str | None]]] = {kind: {} for kind in KINDS}
 
-    def name(kind: str, ddl: str, thing) -> None:
-        try:
-            statement = str(make("builtins:str", make(f"sqlalchemy.schema:{ddl}", thing)))
-        except StudentRaised as exc:
-            pytest.fail(f"the naming convention's {kind} pattern cannot be filled in for a {KINDS[kind]}: {exc}", pytrace=False)
-        match = NAMED.search(statement)
-        found[kind].append(match[1].strip('"') if match else None)
+    def cannot(kind: str, exc: StudentRaised) -> None:
+        pytest.fail(f"the naming convention's {kind} pattern cannot be filled in for a {KINDS[kind]}: {exc}", pytrace=False)
+
+    def ddl_names(table, constraints: list, ddl: str = "AddConstraint") -> list[str | None]:
+        """Attach ``constraints`` to ``table`` (indexes attach as they are made) and read the
+        names their DDL gives them; StudentRaised when the pattern cannot be filled."""
+        for constraint in constraints if ddl == "AddConstraint" else ():
+            make(make("builtins:getattr", table, "append_constraint"), constraint)
+        named = []
+        for constraint in constraints:
+            match = NAMED.search(str(make("builtins:str", make(f"sqlalchemy.schema:{ddl}", constraint))))
+            named.append(match[1].strip('"') if match else None)
+        return named
 
     for table_name in ("orders", "invoices"):
         columns = {column: make("sqlalchemy:Column", column, integer if column.endswith("id") else text_type) for column in ("id", "parent_id", "code", "ref")}
         table = make("sqlalchemy:Table", table_name, metadata, *columns.values())
-        add = make("builtins:getattr", table, "append_constraint")
-        constraints = {
-            "pk": [make("sqlalchemy:PrimaryKeyConstraint", "id")],
-            "fk": [make("sqlalchemy:ForeignKeyConstraint", ["parent_id"], ["parents.id"])],
-            "uq": [make("sqlalchemy:UniqueConstraint", column) for column in ("code", "ref")],
-            "ck": [make("sqlalchemy:CheckConstraint", f"{column} <> ''", name=f"{column}_set") for column in ("code", "ref")],
+        built = {
+            "pk": lambda: [make("sqlalchemy:PrimaryKeyConstraint", "id")],
+            "fk": lambda: [make("sqlalchemy:ForeignKeyConstraint", ["parent_id"], ["parents.id"])],
+            "uq": lambda: [make("sqlalchemy:UniqueConstraint", column) for column in ("code", "ref")],
         }
-        for kind, items in constraints.items():
+        for kind, build in built.items():
             try:
-                for constraint in items:
-                    make(add, constraint)
+                found[kind][table_name] = ddl_names(table, build())
             except StudentRaised as exc:
-                pytest.fail(f"the naming convention's {kind} pattern cannot be filled in for a {KINDS[kind]}: {exc}", pytrace=False)
+                cannot(kind, exc)
         try:
-            indexes = [make("sqlalchemy:Index", None, columns[column]) for column in ("code", "ref")]
+            found["ix"][table_name] = ddl_names(table, [make("sqlalchemy:Index", None, columns[c]) for c in ("code", "ref")], "CreateIndex")
         except StudentRaised as exc:
-            pytest.fail(f"the naming convention's ix pattern cannot be filled in for an index: {exc}", pytrace=False)
-        for kind, items in constraints.items():
-            for constraint in items:
-                name(kind, "AddConstraint", constraint)
-        for index in indexes:
-            name("ix", "CreateIndex", index)
+            cannot("ix", exc)
+        shapes, failures = [], []
+        for given in (True, False):
+            try:
+                checks = [
+                    make("sqlalchemy:CheckConstraint", f"{c} <> ''", name=f"{c}_set") if given
+                    else make("sqlalchemy:CheckConstraint", make("operator:ne", columns[c], ""))
+                    for c in ("code", "ref")
+                ]
+                named = ddl_names(table, checks)
+            except StudentRaised as exc:
+                failures.append(exc)
+                continue
+            if None not in named and not (given and set(named) <= CHECKS_NAMED):
+                shapes.append(named)
+        if failures and not shapes:  # the pattern names neither shape, and raised on one
+            cannot("ck", failures[0])
+        found["ck"][table_name] = shapes[0] if shapes else [None]
     return found
+
+
+CHECKS_NAMED = {"code_set", "ref_set"}  # the probe's own check names: a ck pattern builds on them, or on the column
+# Index names (ix, uq, pk) must differ in the whole schema; a check's or a foreign key's within its table.
+SCHEMA_WIDE = {"ix", "uq", "pk"}
 
 
 def test_metadata_has_a_naming_convention(subject):
     found = convention_names(subject)
-    given = {"code_set", "ref_set"}  # the checks' own names: a ck pattern should build on them, not leave them as they are
-    missing = [kind for kind, names in found.items() if None in names or (kind == "ck" and set(names) <= given)]
+    missing = [kind for kind, tables in found.items() if any(None in named for named in tables.values())]
     assert not missing, f"the naming convention has no pattern for {', '.join(missing)}"
-    for kind, names in found.items():
-        repeated = sorted({name for name in names if names.count(name) > 1})
+    for kind, tables in found.items():
+        groups = [[name for named in tables.values() for name in named]] if kind in SCHEMA_WIDE else list(tables.values())
+        repeated = sorted({name for group in groups for name in group if group.count(name) > 1})
         assert not repeated, (
             f"the naming convention's {kind} pattern gives different {KINDS[kind]}s the same name {repeated[0]} "
-            "(on two tables, or on two columns of one): use tokens like %(table_name)s and %(column_0_name)s"
+            f"({'on two tables, or on two columns of one' if kind in SCHEMA_WIDE else 'on two columns of one table'}): "
+            "use tokens like %(table_name)s and %(column_0_name)s"
         )
 
 
