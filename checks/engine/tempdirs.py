@@ -47,4 +47,3 @@ def remove_stale() -> None:
         except OSError:  # removed meanwhile
             continue
         shutil.rmtree(path, ignore_errors=True)
-

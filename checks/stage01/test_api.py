@@ -16,36 +16,21 @@ from checks.engine.subject import AppClient, Response, StudentRaised
 START = ("connect", "create_table")  # what the app's start-up relies on
 
 
-class Client:
+class Client(AppClient):
     """The app's client; a 405 answer notes whether the same request with a trailing slash is
     served (a route declared as ``/posts/`` for this method, beside ``/posts`` for another)."""
 
-    def __init__(self, app: AppClient) -> None:
-        self.app = app
-
     def request(self, method: str, url: str, **body) -> Response:
-        response = self.app.request(method, url, **body)
+        response = super().request(method, url, **body)
         if response.status_code == 405 and not url.endswith("/"):
-            slashed = self.app.request(method, url + "/", **body)
+            slashed = super().request(method, url + "/", **body)
             if slashed.status_code not in (404, 405):
                 response.slashed_route = f"{method} {url}/"
         return response
 
-    def get(self, url: str, **body) -> Response:
-        return self.request("GET", url, **body)
-
-    def post(self, url: str, **body) -> Response:
-        return self.request("POST", url, **body)
-
-    def put(self, url: str, **body) -> Response:
-        return self.request("PUT", url, **body)
-
-    def delete(self, url: str, **body) -> Response:
-        return self.request("DELETE", url, **body)
-
 
 def _client(subject) -> Client:
-    return Client(subject.client("main", raise_server_exceptions=False))
+    return Client(subject, "main", raise_server_exceptions=False)
 
 
 @pytest.fixture

@@ -206,12 +206,21 @@ def describe_drift(drift: list[str], shown: int = 4) -> str:
     return "; ".join(said) + (f" and {len(drift) - shown} more" if len(drift) > shown else "")
 
 
+def schema_changes(before: dict[str, tuple], after: dict[str, tuple]) -> tuple[list[str], list[str], list[str]]:
+    """The entries of two :meth:`Migrations.schema` results that only ``after`` has, that only
+    ``before`` has, and that both have but differently."""
+    return (
+        [name for name in after if name not in before],
+        [name for name in before if name not in after],
+        [name for name in before if name in after and before[name] != after[name]],
+    )
+
+
 def schema_difference(want: dict[str, tuple], got: dict[str, tuple]) -> str:
     """How ``got`` differs from ``want`` (two :meth:`Migrations.schema` results), in words."""
-    parts = [f"{name} is still there" for name in got if name not in want]
-    parts += [f"{name} is missing" for name in want if name not in got]
-    parts += [f"{name} changed" for name in want if name in got and want[name] != got[name]]
-    return ", ".join(parts)
+    extra, missing, changed = schema_changes(want, got)
+    parts = [f"{name} is still there" for name in extra] + [f"{name} is missing" for name in missing]
+    return ", ".join(parts + [f"{name} changed" for name in changed])
 
 
 @pytest.fixture

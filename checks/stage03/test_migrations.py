@@ -15,6 +15,7 @@ from .conftest import (
     insert,
     needs,
     sample_rows,
+    schema_changes,
     schema_difference,
     stored,
 )
@@ -163,13 +164,9 @@ def other_changes(before: dict[str, tuple], after: dict[str, tuple], column: str
     """What a revision that adds ``column`` changed besides it, in words ("" when nothing)."""
     before = {name: shape for name, shape in before.items() if not belongs_to(name, shape, column)}
     after = {name: shape for name, shape in after.items() if not belongs_to(name, shape, column)}
-    parts = [f"adds {name}" for name in after if name not in before]
-    parts += [f"drops {name}" for name in before if name not in after]
-    parts += [
-        f"changes {name}" + (f" from {shown(before[name])} to {shown(after[name])}" if name.startswith("column ") else "")
-        for name in before
-        if name in after and before[name] != after[name]
-    ]
+    added, dropped, changed = schema_changes(before, after)
+    parts = [f"adds {name}" for name in added] + [f"drops {name}" for name in dropped]
+    parts += [f"changes {name}" + (f" from {shown(before[name])} to {shown(after[name])}" if name.startswith("column ") else "") for name in changed]
     return ", ".join(parts)
 
 
