@@ -89,25 +89,30 @@ class ThrowawayDatabase:
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
             return frozenset(name for (name,) in cur.fetchall())
 
-    def close_connections(self) -> None:
-        """Take back the connections handed out: each session is made as new (transaction rolled
+    def give_back(self, conn) -> None:
+        """Take back one connection handed out: its session is made as new (transaction rolled
         back, settings, role, temporary tables, locks and prepared statements gone) for the next
         ``connect``, or closed if that fails."""
-        for conn in self._connections:
-            if conn.closed:
-                continue
-            try:
-                conn.rollback()
-                conn.autocommit = True
-                with conn.cursor() as cur:
-                    cur.execute("DISCARD ALL")
-                conn.reset()
-                conn.notices.clear()
-                conn.notifies.clear()
-                self._idle.append(conn)
-            except psycopg2.Error:
-                conn.close()
-        self._connections.clear()
+        if conn in self._connections:
+            self._connections.remove(conn)
+        if conn.closed:
+            return
+        try:
+            conn.rollback()
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("DISCARD ALL")
+            conn.reset()
+            conn.notices.clear()
+            conn.notifies.clear()
+            self._idle.append(conn)
+        except psycopg2.Error:
+            conn.close()
+
+    def close_connections(self) -> None:
+        """Take back every connection handed out (see :meth:`give_back`)."""
+        for conn in list(self._connections):
+            self.give_back(conn)
 
     def reset(self) -> None:
         """Empty the database (as the admin): end every session on it, then drop what they made.

@@ -80,7 +80,7 @@ def fetch_all(database):
                 cur.execute(query, params)
                 return cur.fetchall()
         finally:
-            other.close()
+            database.give_back(other)
 
     return fetch
 
@@ -101,7 +101,7 @@ def insert(database) -> Callable[..., list[int]]:
             other.commit()
             return ids
         finally:
-            other.close()
+            database.give_back(other)
 
     return add
 
