@@ -17,6 +17,15 @@ from ..results import CheckResult
 FIRST_COLUMNS, LAST_COLUMNS = ["student", "status"], ["total", "max_total"]
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading ``'`` when it would start a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _column(stage: Stage) -> str:
     return f"stage_{stage.id}" + ("_hidden" if stage.hidden else "")
 
@@ -109,7 +118,7 @@ def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Sta
         writer.writerow([*FIRST_COLUMNS, *[_column(s) for s in stages], *LAST_COLUMNS])
         for sub in submissions:
             per_stage = [sum(r.points for r in _of(sub.results, stage)) for stage in stages]
-            writer.writerow([sub.student, sub.status, *per_stage, sub.score, sum(s.max_points for s in stages)])
+            writer.writerow([_text(sub.student), sub.status, *per_stage, sub.score, sum(s.max_points for s in stages)])
     for sub in submissions:
         folder = out / sub.student
         folder.mkdir(exist_ok=True)
