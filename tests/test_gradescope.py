@@ -70,14 +70,15 @@ def autograder(oldest_python, run_cli):
 def run_autograder(autograder, starter):
     """Put a submission in place, run ``/autograder/run_autograder`` as Gradescope does, return results.json."""
 
-    def run(files: dict[str, str] | None = None, *, base: str, as_repo: bool) -> dict:
-        """``base``: "solutions", or "starter" (as committed); ``as_repo``: the stages inside a repository's labs/."""
+    def run(files: dict[str, str] | None = None, *, base: str, as_repo: bool, inside: str = "") -> dict:
+        """``base``: "solutions", or "starter" (as committed); ``as_repo``: the stages inside a repository's labs/;
+        ``inside``: all of it in a folder of that name (a zip of the repository's folder)."""
         submission, results = autograder / "submission", autograder / "results"
         for folder in (submission, results):
             shutil.rmtree(folder, ignore_errors=True)
         results.mkdir()
         source = starter if base == "starter" else REPO_ROOT / base
-        shutil.copytree(source, submission / "labs" if as_repo else submission, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(source, submission / inside / "labs" if as_repo else submission / inside, ignore=shutil.ignore_patterns("__pycache__"))
         for name, text in (files or {}).items():
             (submission / name).write_text(text)
         # A fresh container: no DATABASE_URL, the embedded server starts from nothing in a cache of its own.
@@ -129,3 +130,12 @@ def test_a_flood_of_output_is_capped(run_autograder):
     assert_one_test_per_check(results)
     (flooded, *_) = [test for test in results["tests"] if "ValueError: xxx" in test["output"]]
     assert flooded["output"].endswith("\nHint: " + next(c.hint for _, c in CHECKS if c.id == "list_posts_ordered_by_id"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a safety limit: the first one also waits for the install
+def test_work_one_folder_too_deep_says_where_it_is(run_autograder):
+    results = run_autograder(base="solutions", as_repo=True, inside="sql-lab-main")
+    assert results["score"] == 0
+    assert "no gradable work found" in results["output"]
+    assert "found submission/sql-lab-main/labs: move it up?" in results["output"]

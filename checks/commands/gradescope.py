@@ -17,9 +17,9 @@ from pathlib import Path
 
 from ..db.server import get_server
 from ..engine import sandbox
-from ..engine.batch import Batch, Submission
+from ..engine.batch import Batch, submission_in
 from ..errors import SetupError
-from ..registry import REPO_ROOT, find_labs, load_stages
+from ..registry import REPO_ROOT, load_stages
 from ..reporting.exports import gradescope
 from .common import file_to_write
 
@@ -104,7 +104,7 @@ def run(submission: Path, results_file: Path) -> None:
     stages = load_stages()
     batch = Batch(stages, get_server(), sandbox=sandbox.resolve("auto"), hide=[results_file.parent.resolve()])
     try:
-        graded = batch.grade(Submission("submission", find_labs(submission, stages)))
+        graded = batch.grade(submission_in(submission, stages))  # with no work found, where it looked
     finally:
         batch.close()
     results_file.parent.mkdir(parents=True, exist_ok=True)
