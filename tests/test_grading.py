@@ -262,15 +262,17 @@ def test_the_exports_of_an_earlier_run_among_the_students_are_never_graded(tmp_p
     assert "marks" not in proc.stdout, proc.stdout
 
 
-def test_a_student_name_a_spreadsheet_would_run_is_written_as_text(tmp_path, run_cli):
-    for name in ("=HYPERLINK(\"http:x\")", "@SUM(1)", "+1", "-1", "plain"):
+def test_folder_names_that_would_run_in_a_spreadsheet_or_a_terminal_are_shown_as_text(tmp_path, run_cli):
+    names = ["=HYPERLINK(\"http:x\")", "@SUM(1)", "+1", "-1", "plain", "new\nline", "\x1b[2Jwiped"]
+    for name in names:
         (tmp_path / "class" / name).mkdir(parents=True)
     proc = run_cli("grade", str(tmp_path / "class"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    with (tmp_path / "out" / "grades.csv").open() as handle:
+    with (tmp_path / "out" / "grades.csv").open(newline="") as handle:
         students = [row["student"] for row in csv.DictReader(handle)]
-    assert sorted(students) == sorted(["'+1", "'-1", "'=HYPERLINK(\"http:x\")", "'@SUM(1)", "plain"])
-    assert (tmp_path / "out" / "=HYPERLINK(\"http:x\")" / "results.json").is_file()  # the folder keeps the name
+    assert sorted(students) == sorted(["'=HYPERLINK(\"http:x\")", "'@SUM(1)", "'+1", "'-1", "plain", "new\nline", "\x1b[2Jwiped"])
+    assert (tmp_path / "out" / "=HYPERLINK(\"http:x\")" / "results.json").is_file()  # the folder keeps its name
+    assert "\x1b" not in proc.stdout and "new\\nline: no gradable work found" in proc.stdout and "\\x1b[2Jwiped: " in proc.stdout
 
 
 def test_a_class_folder_says_what_it_did_not_grade_and_where_it_looked(tmp_path, run_cli):

@@ -127,14 +127,19 @@ def write_all(out: Path, submissions: Sequence[Submission], stages: Sequence[Sta
     return kept
 
 
+def _printable(text: str) -> str:
+    """Text fit for the terminal: a newline or an escape sequence (in a folder name) shown as ``\\n``, ``\\x1b``."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Path) -> str:
-    width = max([len(s.student) for s in submissions] + [7])
+    width = max([len(_printable(s.student)) for s in submissions] + [7])
     header = f"{'student':<{width}}  " + "  ".join(f"{_column(s):>9}" for s in stages) + "      total  status"
     lines = [header]
     for sub in submissions:
         cells = "  ".join(f"{sum(r.points for r in _of(sub.results, stage)):>5}/{stage.max_points:<3}" for stage in stages)
-        lines.append(f"{sub.student:<{width}}  {cells}  {sub.score:>5}/{sum(s.max_points for s in stages):<4} {sub.status}")
-    lines += [f"{sub.student}: {sub.status}: {sub.problem}" for sub in submissions if sub.problem]
+        lines.append(f"{_printable(sub.student):<{width}}  {cells}  {sub.score:>5}/{sum(s.max_points for s in stages):<4} {sub.status}")
+    lines += [_printable(f"{sub.student}: {sub.status}: {sub.problem}") for sub in submissions if sub.problem]
     empty = sum(sub.status == NO_WORK for sub in submissions)
     graded = len(submissions) - empty
     counted = f"{graded} submission{'' if graded == 1 else 's'} graded" + (f", {empty} with {NO_WORK}" if empty else "")
