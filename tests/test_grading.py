@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from checks.engine.batch import FILE_LIMIT, private_copy
 from checks.engine.tempdirs import STALE
 from checks.registry import REPO_ROOT, find_stage
 
@@ -100,6 +101,13 @@ def build_class(root, starter):
     expected["segfault_at_import"] = (0, "ok")
     bare("sys_exit_at_import", files={POSTS: _solution_with("import sys\nsys.exit(0)\n")})
     expected["sys_exit_at_import"] = (0, "ok")
+    venv = bare("virtualenv_in_its_stage_folder") / STAGE / ".venv"  # made where the README is read, a common slip
+    (venv / "lib").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    for n in range(60):  # 60 MB of libraries: more than a submission may bring, were it copied
+        with (venv / "lib" / f"lib{n}.so").open("wb") as handle:
+            handle.truncate(2**20)
+    expected["virtualenv_in_its_stage_folder"] = (FULL, "ok")
     bare("prints_megabytes", files={POSTS: _solution_with("print('x' * 5_000_000)\n")})
     expected["prints_megabytes"] = (FULL, "ok")
     prints = _solution_with(replace=[("    try:\n        with conn.cursor(cursor_factory=RealDictCursor) as cur:",
@@ -273,6 +281,30 @@ def test_folder_names_that_would_run_in_a_spreadsheet_or_a_terminal_are_shown_as
     assert sorted(students) == sorted(["'=HYPERLINK(\"http:x\")", "'@SUM(1)", "'+1", "'-1", "plain", "new\nline", "\x1b[2Jwiped"])
     assert (tmp_path / "out" / "=HYPERLINK(\"http:x\")" / "results.json").is_file()  # the folder keeps its name
     assert "\x1b" not in proc.stdout and "new\\nline: no gradable work found" in proc.stdout and "\\x1b[2Jwiped: " in proc.stdout
+
+
+def test_the_private_copy_takes_the_code_first_and_nothing_through_a_symlink(tmp_path):
+    stage = tmp_path / "labs" / STAGE
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, stage, ignore=shutil.ignore_patterns("__pycache__"))
+    files = [path.relative_to(tmp_path / "labs") for path in stage.rglob("*") if path.is_file()]
+    code = {path for path in files if path.suffix == ".py"}
+    for n in range(FILE_LIMIT + 5):  # data files beyond the limit: the code still comes first
+        (stage / "data").mkdir(exist_ok=True)
+        (stage / "data" / f"{n:05d}.txt").write_text("x" * (n % 7))
+    (stage / "classmate.py").symlink_to(tmp_path / "elsewhere.py")
+    (tmp_path / "elsewhere.py").write_text("secret = 1\n")
+    (stage / "linked").symlink_to(tmp_path, target_is_directory=True)
+    for folder in ("node_modules", ".git", "__pycache__"):
+        (stage / folder).mkdir()
+        (stage / folder / "x.py").write_text("")
+    left_out = private_copy(tmp_path / "labs", [find_stage("01")], tmp_path / "copy")
+    copied = {path.relative_to(tmp_path / "copy") for path in (tmp_path / "copy").rglob("*") if path.is_file()}
+    assert code < copied and len(copied) == FILE_LIMIT and left_out == len(files) + 5
+    assert not any(path.is_symlink() for path in (tmp_path / "copy").rglob("*"))
+    assert not {part for path in copied for part in path.parts} & {"classmate.py", "linked", "node_modules", ".git", "__pycache__"}
+    kept = {path.name for path in (tmp_path / "copy" / STAGE / "data").iterdir()}
+    sizes = {path.name: path.stat().st_size for path in (stage / "data").iterdir()}
+    assert max(sizes[name] for name in kept) <= min(size for name, size in sizes.items() if name not in kept)  # the smallest first
 
 
 def test_a_class_folder_says_what_it_did_not_grade_and_where_it_looked(tmp_path, run_cli):

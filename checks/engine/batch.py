@@ -44,6 +44,9 @@ PRELOAD = ["checks.engine.runner", "checks.plugin", "checks.engine.subject", "sq
 STATUSES = frozenset({"passed", "failed"})
 REASON_LIMIT = 300
 COPY_LIMIT = 50 * 1024 * 1024  # bytes of a submission copied for grading; the rest is left out
+FILE_LIMIT = 2000  # files of a submission copied for grading
+# Folders never copied for grading (nor is a virtualenv, a folder holding ``pyvenv.cfg``): nothing in them is the student's code.
+NEVER_COPIED = frozenset({"__pycache__", ".git", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
 NO_WORK = "no gradable work found"  # the status of a student's folder without stage folders
 
 
@@ -57,6 +60,7 @@ class Submission:
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
     problem: str = ""  # when it "crashed" or has no gradable work: why, in one line
+    left_out: int = 0  # files of its stage folders not copied for grading (over FILE_LIMIT or COPY_LIMIT)
 
     @property
     def score(self) -> int:
@@ -96,27 +100,34 @@ def nested_labs(folder: Path, stages: Sequence[Stage]) -> list[Path]:
     return [path for path in found if path.resolve() == inside / path.relative_to(folder) and find_labs(path.parent, stages) == path]
 
 
-def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> Path:
-    """Copy the stage folders of ``labs`` to ``destination``: regular files and folders only
-    (a symlink could point at a classmate's work), at most ``COPY_LIMIT`` bytes."""
-    budget = COPY_LIMIT
+def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> int:
+    """Copy the stage folders of ``labs`` to ``destination``: regular files and folders only (a
+    symlink could point at a classmate's work), no virtualenv or cache, at most ``FILE_LIMIT``
+    files and ``COPY_LIMIT`` bytes: Python files first, then the smallest. The number of files
+    left out for the limits."""
+    destination.mkdir(parents=True, exist_ok=True)
+    found: list[tuple[bool, int, Path]] = []  # (not Python, size, path relative to labs)
     for folder in dict.fromkeys(stage.folder for stage in stages):
         source = labs / folder
         if not source.is_dir() or source.is_symlink():
             continue
-        for path in sorted(source.rglob("*")):
-            relative = path.relative_to(labs)
-            if "__pycache__" in relative.parts or any(p.is_symlink() for p in [path, *path.parents] if p != labs and labs in p.parents):
-                continue
-            mode = path.lstat().st_mode
-            target = destination / relative
-            if stat.S_ISDIR(mode):
-                target.mkdir(parents=True, exist_ok=True)
-            elif stat.S_ISREG(mode) and path.lstat().st_size <= budget:
-                budget -= path.lstat().st_size
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
-    return destination
+        for root, folders, files in os.walk(source):  # never into a symlinked folder
+            here = Path(root)
+            folders[:] = sorted(name for name in folders if name not in NEVER_COPIED and not (here / name / "pyvenv.cfg").exists())
+            (destination / here.relative_to(labs)).mkdir(parents=True, exist_ok=True)
+            for name in files:
+                info = (here / name).lstat()
+                if stat.S_ISREG(info.st_mode):
+                    found.append((not name.endswith(".py"), info.st_size, (here / name).relative_to(labs)))
+    budget, copied = COPY_LIMIT, 0
+    for _, size, relative in sorted(found):
+        if copied == FILE_LIMIT:
+            break
+        if size > budget:
+            continue
+        shutil.copyfile(labs / relative, destination / relative, follow_symlinks=False)
+        budget, copied = budget - size, copied + 1
+    return len(found) - copied
 
 
 def _zero(stages: Sequence[Stage], reason: str) -> list[CheckResult]:
@@ -195,7 +206,8 @@ class Batch:
                 with role, tempfile.TemporaryDirectory(prefix=tempdirs.prefix("grade")) as workdir:
                     work = Path(workdir)
                     work.chmod(0o711)  # a sandbox's user must reach the student's copy inside
-                    target = private_copy(submission.labs, self.stages, work / "labs")
+                    target = work / "labs"
+                    submission.left_out = private_copy(submission.labs, self.stages, target)
                     submission.status, submission.results, submission.problem = self._check(target, role, work)
             except (psycopg2.Error, SetupError, OSError) as exc:  # this student alone; the batch goes on
                 said = " ".join(str(exc).split())[:200]

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..engine.batch import NO_WORK, Submission
+from ..engine.batch import COPY_LIMIT, FILE_LIMIT, NO_WORK, Submission
 from ..registry import Stage
 from ..results import CheckResult
 
@@ -140,6 +140,8 @@ def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Pat
         cells = "  ".join(f"{sum(r.points for r in _of(sub.results, stage)):>5}/{stage.max_points:<3}" for stage in stages)
         lines.append(f"{_printable(sub.student):<{width}}  {cells}  {sub.score:>5}/{sum(s.max_points for s in stages):<4} {sub.status}")
     lines += [_printable(f"{sub.student}: {sub.status}: {sub.problem}") for sub in submissions if sub.problem]
+    lines += [_printable(f"{sub.student}: {sub.left_out} files left out of grading (a submission brings at most {FILE_LIMIT} files "
+                         f"and {COPY_LIMIT // 2**20} MB: Python files first, then the smallest)") for sub in submissions if sub.left_out]
     empty = sum(sub.status == NO_WORK for sub in submissions)
     graded = len(submissions) - empty
     counted = f"{graded} submission{'' if graded == 1 else 's'} graded" + (f", {empty} with {NO_WORK}" if empty else "")
