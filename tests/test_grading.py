@@ -220,6 +220,20 @@ def test_extra_checks_are_reported_separately(tmp_path, run_cli):
     assert [t["visibility"] for t in tests].count("after_published") == 1
 
 
+def test_a_slow_first_stage_costs_the_later_stages_nothing(tmp_path, run_cli):
+    """A class is checked stage after stage; every stage's import starts at once. Stage 01 here
+    outlasts the import time limit (its hanging checks take their --timeout each): stages 02 and
+    03, imported long before, are still checked in full."""
+    student = tmp_path / "subs" / "ada" / "labs"
+    shutil.copytree(REPO_ROOT / "solutions", student, ignore=shutil.ignore_patterns("__pycache__"))
+    hangs = _solution_with(replace=[('    """All posts, oldest first."""\n', '    """All posts, oldest first."""\n    while True:\n        pass\n')])
+    (student / POSTS).write_text(hangs)
+    proc = run_cli("grade", str(tmp_path / "subs"), "--timeout", "2", "--out", str(tmp_path / "grades"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (row,) = csv.DictReader((tmp_path / "grades" / "grades.csv").open())
+    assert (row["stage_01"], row["stage_02"], row["stage_03"]) == (str(FULL - 4), str(find_stage("02").max_points), str(find_stage("03").max_points)), proc.stdout
+
+
 def test_a_checker_that_stops_says_why(tmp_path, run_cli):
     """A student whose checker could not finish is "crashed", never "ok", and the reason comes
     along: in the summary and in results.json (Gradescope shows it above the tests)."""

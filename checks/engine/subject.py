@@ -240,14 +240,16 @@ class Subject:
         return channel, pid if pid is not None else int(hello.get("pid", 0))
 
     def _receive(self, channel: Channel, deadline: float) -> dict:
+        """The next message, unless none came by ``deadline``: one already waiting is read even after
+        it (a stage's checks may start long after its import ended, when earlier stages ran first)."""
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise CheckTimedOut("no answer")
-            channel.sock.settimeout(remaining)
+            channel.sock.settimeout(max(0.01, remaining))
             try:
                 message = channel.receive()
             except TimeoutError:
+                if remaining <= 0:
+                    raise CheckTimedOut("no answer") from None
                 continue
             except (OSError, ValueError) as exc:
                 raise SubjectFailure(f"the target's process broke the connection ({type(exc).__name__})") from None
