@@ -16,7 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from checks.engine.batch import FILE_LIMIT, private_copy
+from checks.db.server import connection_room
+from checks.engine.batch import FILE_LIMIT, SESSIONS_PER_STUDENT, private_copy
 from checks.engine.tempdirs import STALE
 from checks.registry import REPO_ROOT, find_stage
 
@@ -232,6 +233,23 @@ def test_a_slow_first_stage_costs_the_later_stages_nothing(tmp_path, run_cli):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (row,) = csv.DictReader((tmp_path / "grades" / "grades.csv").open())
     assert (row["stage_01"], row["stage_02"], row["stage_03"]) == (str(FULL - 4), str(find_stage("02").max_points), str(find_stage("03").max_points)), proc.stdout
+
+
+def test_a_server_without_room_for_the_jobs_grades_fewer_at_once(tmp_path, run_cli, lab_server):
+    """With room left for one student's sessions, not two, ``--jobs 2`` grades one at a time and
+    says so; side by side, PostgreSQL's "too many clients" would cost correct work points."""
+    for name in ("ada", "bob"):
+        shutil.copytree(REPO_ROOT / "solutions", tmp_path / "subs" / name / "labs", ignore=shutil.ignore_patterns("__pycache__"))
+    held = [lab_server.admin_connect() for _ in range(connection_room(lab_server) - 20)]  # one student's checks hold ~15
+    try:
+        proc = run_cli("grade", str(tmp_path / "subs"), "--jobs", "2", "--out", str(tmp_path / "grades"))
+    finally:
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "note: grading 1 at a time, not 2: the server has room for" in proc.stderr
+    rows = list(csv.DictReader((tmp_path / "grades" / "grades.csv").open()))
+    assert [(row["student"], row["total"] == row["max_total"]) for row in rows] == [("ada", True), ("bob", True)], proc.stdout
 
 
 def test_a_checker_that_stops_says_why(tmp_path, run_cli):

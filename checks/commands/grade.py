@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..db.roles import drop_stale
-from ..db.server import get_server
+from ..db.server import Server, connection_room, get_server
 from ..engine import sandbox
-from ..engine.batch import Batch, Submission, find_submissions, is_folder
+from ..engine.batch import SESSIONS_PER_STUDENT, Batch, Submission, find_submissions, is_folder
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import Stage, find_labs, load_stages
 from ..reporting import exports, terminal
@@ -74,8 +74,9 @@ def grade_command(argv: Sequence[str]) -> int:
     if server.embedded:
         drop_stale(server)
     batch = Batch(everything, server, args.timeout, args.wall, extra, sandbox.resolve(args.sandbox), hide)
+    jobs = jobs_the_server_takes(server, min(args.jobs, len(submissions)))
     with ctrl_c_noted() as heard:
-        interrupted = _grade_all(batch, submissions, args.jobs, heard)
+        interrupted = _grade_all(batch, submissions, jobs, heard)
         finished = [s for s in submissions if s.status not in ("pending", "interrupted")]
         kept = exports.write_all(args.out, finished, everything)
     print(exports.summary(finished, everything, args.out))
@@ -87,6 +88,20 @@ def grade_command(argv: Sequence[str]) -> int:
         print(f"interrupted: {len(finished)} of {len(submissions)} submissions graded; their results are in {args.out}")
         return EXIT_INTERRUPTED
     return 0
+
+
+def jobs_the_server_takes(server: Server, wanted: int) -> int:
+    """``wanted``, or fewer when the server has no room for that many students' sessions at once
+    (PostgreSQL's "too many clients" would fail checks of correct work); says so once."""
+    room = connection_room(server)
+    fits = max(1, room // SESSIONS_PER_STUDENT)
+    if fits >= wanted:
+        return wanted
+    print(
+        f"note: grading {fits} at a time, not {wanted}: the server has room for {room} more sessions and each student's "
+        f"checks may hold {SESSIONS_PER_STUDENT} (raise max_connections to grade more at once)", file=sys.stderr,
+    )
+    return fits
 
 
 @contextmanager

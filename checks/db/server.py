@@ -58,8 +58,11 @@ STOP_TIMEOUT = 60.0  # seconds a stop may take, as pg_ctl allows
 PASSWORD_FILE = CACHE_DIR / "postgres-password"
 # Present while `python -m checks db start` keeps the server up for manual work.
 KEEP_RUNNING = CACHE_DIR / "keep-running"
-# A scratch server for exercises: durability buys nothing and costs ~5x per CREATE DATABASE.
-FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# The embedded server's settings. A scratch server for exercises: durability buys nothing and
+# costs ~5x per CREATE DATABASE. Room for a class graded on many cores (each student's checks
+# hold up to ~28 sessions; PostgreSQL's default is 100). A setting needing a restart takes
+# effect from the next start.
+EMBEDDED_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "300"}
 # The embedded server's pg_hba.conf: no login without its password.
 PASSWORD_HBA = """\
 # Written by the SQL lab workbook: every login needs its password.
@@ -190,7 +193,7 @@ def advisory_lock(cur):
 
 def prepare(server: Server) -> Server:
     """Check that the role may create databases; as superuser, close the maintenance databases
-    to PUBLIC; on the embedded server, apply the fast settings and give it its tablespace in
+    to PUBLIC; on the embedded server, apply its settings and give it its tablespace in
     memory. The server, with the tablespace its throwaway databases go to (see :mod:`.scratch`)."""
     tablespace = None
     conn = connect_or_explain(server)
@@ -201,7 +204,7 @@ def prepare(server: Server) -> Server:
             if superuser:
                 _close_to_public(cur, MAINTENANCE_DATABASES)
             if server.embedded:
-                _apply_fast_settings(cur)
+                _apply_embedded_settings(cur)
                 tablespace = scratch.ensure(cur, PGDATA)
             else:
                 tablespace = scratch.usable(cur)
@@ -233,14 +236,29 @@ def _close_to_public(cur, databases: tuple[str, ...]) -> None:
             )
 
 
-def _apply_fast_settings(cur) -> None:
-    cur.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(FAST_SETTINGS),))
-    current = dict(cur.fetchall())
-    changed = [name for name, value in FAST_SETTINGS.items() if current.get(name) != value]
+def _apply_embedded_settings(cur) -> None:
+    cur.execute("SELECT name, setting, pending_restart FROM pg_settings WHERE name = ANY(%s)", (list(EMBEDDED_SETTINGS),))
+    # Set what differs, unless it waits for a restart (an earlier run set it).
+    changed = [name for name, setting, pending_restart in cur.fetchall() if setting != EMBEDDED_SETTINGS[name] and not pending_restart]
     for name in changed:
-        cur.execute(f"ALTER SYSTEM SET {name} = %s", (FAST_SETTINGS[name],))
+        cur.execute(f"ALTER SYSTEM SET {name} = %s", (EMBEDDED_SETTINGS[name],))
     if changed:
         cur.execute("SELECT pg_reload_conf()")
+
+
+def connection_room(server: Server) -> int:
+    """How many more sessions a role without superuser may open on the server now."""
+    conn = server.admin_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+                " - coalesce(current_setting('reserved_connections', true), '0')::int"
+                " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int"
+            )
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
 
 
 def stored_secret(path: Path) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 import psycopg2
 
-from ..db.roles import StudentRole
+from ..db.roles import CONNECTION_LIMIT, StudentRole
 from ..db.server import Server
 from ..errors import SetupError
 from ..registry import Stage, find_labs, find_stage, libraries_of
@@ -47,6 +47,9 @@ COPY_LIMIT = 50 * 1024 * 1024  # bytes of a submission copied for grading; the r
 FILE_LIMIT = 2000  # files of a submission copied for grading
 # Folders never copied for grading (nor is a virtualenv, a folder holding ``pyvenv.cfg``): nothing in them is the student's code.
 NEVER_COPIED = frozenset({"__pycache__", ".git", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
+# Sessions one student's grading may hold at once: its role's limit, and the checker's own (per
+# stage a database with an admin session and a few connections; about 15 measured at the peak).
+SESSIONS_PER_STUDENT = CONNECTION_LIMIT + 16
 NO_WORK = "no gradable work found"  # the status of a student's folder without stage folders
 
 
