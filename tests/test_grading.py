@@ -302,15 +302,15 @@ def test_the_exports_of_an_earlier_run_among_the_students_are_never_graded(tmp_p
     assert "marks" not in proc.stdout, proc.stdout
 
 
-def test_folder_names_that_would_run_in_a_spreadsheet_or_a_terminal_are_shown_as_text(tmp_path, run_cli):
-    names = ["=HYPERLINK(\"http:x\")", "@SUM(1)", "+1", "-1", "plain", "new\nline", "\x1b[2Jwiped"]
+def test_folder_names_that_would_run_in_a_spreadsheet_or_a_terminal_or_are_not_utf8_are_shown_as_text(tmp_path, run_cli):
+    names = ["=HYPERLINK(\"http:x\")", "@SUM(1)", "+1", "-1", "plain", "new\nline", "\x1b[2Jwiped", os.fsdecode(b"Jos\xe9")]  # not UTF-8: a Windows zip
     for name in names:
         (tmp_path / "class" / name).mkdir(parents=True)
     proc = run_cli("grade", str(tmp_path / "class"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with (tmp_path / "out" / "grades.csv").open(newline="") as handle:
         students = [row["student"] for row in csv.DictReader(handle)]
-    assert sorted(students) == sorted(["'=HYPERLINK(\"http:x\")", "'@SUM(1)", "'+1", "'-1", "plain", "new\nline", "\x1b[2Jwiped"])
+    assert sorted(students) == sorted(["'=HYPERLINK(\"http:x\")", "'@SUM(1)", "'+1", "'-1", "plain", "new\nline", "\x1b[2Jwiped", "Jos\\xe9"])
     assert (tmp_path / "out" / "=HYPERLINK(\"http:x\")" / "results.json").is_file()  # the folder keeps its name
     assert "\x1b" not in proc.stdout and "new\\nline: no gradable work found" in proc.stdout and "\\x1b[2Jwiped: " in proc.stdout
 

@@ -84,7 +84,13 @@ def is_folder(path: Path) -> bool:
 def submission_in(folder: Path, stages: Sequence[Stage]) -> Submission:
     """The submission of a student's folder; without gradable work, where the grader looked is its problem."""
     labs = find_labs(folder, stages)
-    return Submission(folder.name, labs, problem="" if labs else where_looked(folder, stages))
+    return Submission(text_of(folder.name), labs, problem="" if labs else text_of(where_looked(folder, stages)))
+
+
+def text_of(name: str) -> str:
+    """A file name as text that can be written anywhere: bytes that are not UTF-8 (a zip made on
+    Windows, say) as ``\\xe9``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def where_looked(folder: Path, stages: Sequence[Stage]) -> str:
