@@ -17,7 +17,8 @@ import psutil
 import pytest
 
 from checks.db.server import connection_room
-from checks.engine.batch import FILE_LIMIT, SESSIONS_PER_STUDENT, private_copy
+from checks.engine import batch
+from checks.engine.batch import SESSIONS_PER_STUDENT, private_copy
 from checks.engine.tempdirs import STALE
 from checks.registry import REPO_ROOT, find_stage
 
@@ -315,28 +316,33 @@ def test_folder_names_that_would_run_in_a_spreadsheet_or_a_terminal_or_are_not_u
     assert "\x1b" not in proc.stdout and "new\\nline: no gradable work found" in proc.stdout and "\\x1b[2Jwiped: " in proc.stdout
 
 
-def test_the_private_copy_takes_the_code_first_and_nothing_through_a_symlink(tmp_path):
+def test_the_private_copy_takes_the_code_first_and_nothing_through_a_symlink(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "FILE_LIMIT", 40)
     stage = tmp_path / "labs" / STAGE
     shutil.copytree(REPO_ROOT / "solutions" / STAGE, stage, ignore=shutil.ignore_patterns("__pycache__"))
     files = [path.relative_to(tmp_path / "labs") for path in stage.rglob("*") if path.is_file()]
     code = {path for path in files if path.suffix == ".py"}
-    for n in range(FILE_LIMIT + 5):  # data files beyond the limit: the code still comes first
-        (stage / "data").mkdir(exist_ok=True)
-        (stage / "data" / f"{n:05d}.txt").write_text("x" * (n % 7))
+    (stage / "vendor" / "lib").mkdir(parents=True)
+    for n in range(45):  # beyond the limit, deeper Python and data files: the code still comes first
+        (stage / "vendor" / "lib" / f"m{n}.py").write_text("")
+        (stage / f"{n:02d}.txt").write_text("x" * (n % 7))
     (stage / "classmate.py").symlink_to(tmp_path / "elsewhere.py")
     (tmp_path / "elsewhere.py").write_text("secret = 1\n")
     (stage / "linked").symlink_to(tmp_path, target_is_directory=True)
-    for folder in ("node_modules", ".git", "__pycache__"):
+    for folder, marker in [("node_modules", ""), (".git", ""), ("__pycache__", ""), ("__MACOSX", ""), ("venv", "pyvenv.cfg"), ("env", "conda-meta")]:
         (stage / folder).mkdir()
         (stage / folder / "x.py").write_text("")
+        if marker:
+            (stage / folder / marker).write_text("")
+    for name in (".env", "._posts.py", ".DS_Store"):
+        (stage / name).write_text("DATABASE_URL=postgresql://me@localhost/mine\n")
     left_out = private_copy(tmp_path / "labs", [find_stage("01")], tmp_path / "copy")
     copied = {path.relative_to(tmp_path / "copy") for path in (tmp_path / "copy").rglob("*") if path.is_file()}
-    assert code < copied and len(copied) == FILE_LIMIT and left_out == len(files) + 5
+    assert code < copied and len(copied) == 40 and left_out == len(files) + 45 + 45 - 40
     assert not any(path.is_symlink() for path in (tmp_path / "copy").rglob("*"))
-    assert not {part for path in copied for part in path.parts} & {"classmate.py", "linked", "node_modules", ".git", "__pycache__"}
-    kept = {path.name for path in (tmp_path / "copy" / STAGE / "data").iterdir()}
-    sizes = {path.name: path.stat().st_size for path in (stage / "data").iterdir()}
-    assert max(sizes[name] for name in kept) <= min(size for name, size in sizes.items() if name not in kept)  # the smallest first
+    never = {"classmate.py", "linked", "node_modules", ".git", "__pycache__", "__MACOSX", "venv", "env", ".env", "._posts.py", ".DS_Store"}
+    assert not {part for path in copied for part in path.parts} & never
+    assert all(path.suffix == ".py" for path in copied)  # Python files first: the README and data are left out
 
 
 def test_a_class_folder_says_what_it_did_not_grade_and_where_it_looked(tmp_path, run_cli):

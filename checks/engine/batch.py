@@ -44,9 +44,15 @@ PRELOAD = ["checks.engine.runner", "checks.plugin", "checks.engine.subject", "sq
 STATUSES = frozenset({"passed", "failed"})
 REASON_LIMIT = 300
 COPY_LIMIT = 50 * 1024 * 1024  # bytes of a submission copied for grading; the rest is left out
-FILE_LIMIT = 2000  # files of a submission copied for grading
-# Folders never copied for grading (nor is a virtualenv, a folder holding ``pyvenv.cfg``): nothing in them is the student's code.
-NEVER_COPIED = frozenset({"__pycache__", ".git", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
+FILE_LIMIT = 20_000  # files of a submission copied for grading
+# Never copied for grading, as none is the student's code: folders of tools, caches and archivers,
+# a virtualenv's or conda environment's folder (it holds ``pyvenv.cfg`` or ``conda-meta``), macOS
+# metadata (``._name`` beside each file of an archive made on a Mac: Alembic would load those in
+# versions/), and ``.env``: a run sets DATABASE_URL itself, and a student's own settings (their
+# password, a server of their own) never take part, sandboxed or not.
+NEVER_COPIED = frozenset({"__pycache__", ".git", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "__MACOSX", "site-packages"})
+ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")
+NEVER_COPIED_FILES = frozenset({".env", ".DS_Store"})
 # Sessions one student's grading may hold at once: its role's limit, and the checker's own (per
 # stage a database with an admin session and a few connections; about 15 measured at the peak).
 SESSIONS_PER_STUDENT = CONNECTION_LIMIT + 16
@@ -111,32 +117,48 @@ def nested_labs(folder: Path, stages: Sequence[Stage]) -> list[Path]:
 
 def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> int:
     """Copy the stage folders of ``labs`` to ``destination``: regular files and folders only (a
-    symlink could point at a classmate's work), no virtualenv or cache, at most ``FILE_LIMIT``
-    files and ``COPY_LIMIT`` bytes: Python files first, then the smallest. The number of files
-    left out for the limits."""
+    symlink could point at a classmate's work), none of what is never copied, at most
+    ``FILE_LIMIT`` files and ``COPY_LIMIT`` bytes: Python files first, the least deep and then the
+    smallest first. The number of files (or folders) left out: over the limits, or unreadable."""
     destination.mkdir(parents=True, exist_ok=True)
-    found: list[tuple[bool, int, Path]] = []  # (not Python, size, path relative to labs)
+    found: list[tuple[bool, int, int, Path]] = []  # (not Python, depth, size, path relative to labs)
+    unreadable: list[OSError] = []
     for folder in dict.fromkeys(stage.folder for stage in stages):
         source = labs / folder
         if not source.is_dir() or source.is_symlink():
             continue
-        for root, folders, files in os.walk(source):  # never into a symlinked folder
+        for root, folders, files in os.walk(source, onerror=unreadable.append):  # never into a symlinked folder
             here = Path(root)
-            folders[:] = sorted(name for name in folders if name not in NEVER_COPIED and not (here / name / "pyvenv.cfg").exists())
+            folders[:] = sorted(name for name in folders if name not in NEVER_COPIED and not _environment(here / name))
             (destination / here.relative_to(labs)).mkdir(parents=True, exist_ok=True)
             for name in files:
-                info = (here / name).lstat()
+                if name in NEVER_COPIED_FILES or name.startswith("._"):
+                    continue
+                try:
+                    info = (here / name).lstat()
+                except OSError as exc:
+                    unreadable.append(exc)
+                    continue
                 if stat.S_ISREG(info.st_mode):
-                    found.append((not name.endswith(".py"), info.st_size, (here / name).relative_to(labs)))
+                    relative = (here / name).relative_to(labs)
+                    found.append((not name.endswith(".py"), len(relative.parts), info.st_size, relative))
     budget, copied = COPY_LIMIT, 0
-    for _, size, relative in sorted(found):
+    for *_, size, relative in sorted(found):
         if copied == FILE_LIMIT:
             break
         if size > budget:
             continue
-        shutil.copyfile(labs / relative, destination / relative, follow_symlinks=False)
+        try:
+            shutil.copyfile(labs / relative, destination / relative, follow_symlinks=False)
+        except OSError:  # unreadable (a grader that is not root)
+            continue
         budget, copied = budget - size, copied + 1
-    return len(found) - copied
+    return len(found) - copied + len(unreadable)
+
+
+def _environment(folder: Path) -> bool:
+    """Whether ``folder`` is a virtualenv or a conda environment (unreadable: no)."""
+    return any(os.path.lexists(folder / marker) for marker in ENVIRONMENT_MARKERS)
 
 
 def _zero(stages: Sequence[Stage], reason: str) -> list[CheckResult]:

@@ -132,6 +132,10 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _files(count: int) -> str:
+    return f"{count:,} file" + ("" if count == 1 else "s")
+
+
 def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Path) -> str:
     width = max([len(_printable(s.student)) for s in submissions] + [7])
     header = f"{'student':<{width}}  " + "  ".join(f"{_column(s):>9}" for s in stages) + "      total  status"
@@ -140,8 +144,8 @@ def summary(submissions: Sequence[Submission], stages: Sequence[Stage], out: Pat
         cells = "  ".join(f"{sum(r.points for r in _of(sub.results, stage)):>5}/{stage.max_points:<3}" for stage in stages)
         lines.append(f"{_printable(sub.student):<{width}}  {cells}  {sub.score:>5}/{sum(s.max_points for s in stages):<4} {sub.status}")
     lines += [_printable(f"{sub.student}: {sub.status}: {sub.problem}") for sub in submissions if sub.problem]
-    lines += [_printable(f"{sub.student}: {sub.left_out} files left out of grading (a submission brings at most {FILE_LIMIT} files "
-                         f"and {COPY_LIMIT // 2**20} MB: Python files first, then the smallest)") for sub in submissions if sub.left_out]
+    lines += [_printable(f"{sub.student}: {_files(sub.left_out)} left out of grading: unreadable, or over the {FILE_LIMIT:,} files and "
+                         f"{COPY_LIMIT // 2**20} MB a submission brings (Python files first)") for sub in submissions if sub.left_out]
     empty = sum(sub.status == NO_WORK for sub in submissions)
     graded = len(submissions) - empty
     counted = f"{graded} submission{'' if graded == 1 else 's'} graded" + (f", {empty} with {NO_WORK}" if empty else "")
