@@ -355,8 +355,11 @@ def test_a_class_folder_says_what_it_did_not_grade_and_where_it_looked(tmp_path,
     shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "grace" / "sql-lab-grace-main" / "labs" / STAGE)
     for deeper in ("first", "second"):
         shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "hal" / deeper / "labs" / STAGE)
-    for name in ("frank.zip", "ada.zip", "notes.txt"):
+    for name in ("frank.zip", "ada.zip", "notes.txt", ".DS_Store"):
         (submissions / name).write_bytes(b"PK")
+    for machine in ("__MACOSX", ".git"):  # a Mac's zip of the class; a repository of the class: no students
+        shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / machine / "ada" / "labs" / STAGE)
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, submissions / "grace" / "__MACOSX" / "sql-lab-grace-main" / "labs" / STAGE)
     proc = run_cli("grade", str(submissions), "--stage", "01", "--out", str(tmp_path / "grades"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()

@@ -83,8 +83,14 @@ def find_submissions(root: Path, stages: Sequence[Stage], skip: Collection[Path]
 
 
 def is_folder(path: Path) -> bool:
-    """Whether ``path`` is a folder that may be a student's (a symlink never is: it could point at a classmate's)."""
-    return path.is_dir() and not path.is_symlink()
+    """Whether ``path`` is a folder that may be a student's: a symlink never is (it could point at
+    a classmate's), nor a hidden one (``.git``) or the ``__MACOSX`` that a Mac's zip adds."""
+    return path.is_dir() and not path.is_symlink() and not hidden(path.name)
+
+
+def hidden(name: str) -> bool:
+    """A name of the machine's, not of a student's work: ``.git``, ``.DS_Store``, ``__MACOSX``."""
+    return name.startswith(".") or name == "__MACOSX"
 
 
 def submission_in(folder: Path, stages: Sequence[Stage]) -> Submission:
@@ -111,7 +117,7 @@ def where_looked(folder: Path, stages: Sequence[Stage]) -> str:
 def nested_labs(folder: Path, stages: Sequence[Stage]) -> list[Path]:
     """The ``labs/`` folders with a stage folder one or two levels below ``folder``, none through a symlink."""
     inside = folder.resolve()
-    found = [path for pattern in ("*/labs", "*/*/labs") for path in sorted(folder.glob(pattern))]
+    found = [path for pattern in ("*/labs", "*/*/labs") for path in sorted(folder.glob(pattern)) if not any(map(hidden, path.relative_to(folder).parts))]
     return [path for path in found if path.resolve() == inside / path.relative_to(folder) and find_labs(path.parent, stages) == path]
 
 
