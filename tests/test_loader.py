@@ -79,6 +79,18 @@ def test_import_errors_name_the_file_and_line(tmp_path, source, expected):
     assert expected in str(info.value)
 
 
+def test_code_without_a_file_is_never_placed_in_the_stage(tmp_path, monkeypatch):
+    """A frame of ``<frozen importlib._bootstrap>`` is not a file of the stage, even when the
+    stage is the working folder (as in a sandbox): a null byte in the source has no line."""
+    stage = tmp_path / "01_x"
+    stage.mkdir()
+    (stage / "posts.py").write_bytes(b"x = 1\x00\n")
+    monkeypatch.chdir(stage)
+    with stage_imports(stage), pytest.raises(StudentCodeError) as info:
+        import_from_stage("posts", stage)
+    assert "<frozen" not in str(info.value) and "null bytes" in str(info.value)
+
+
 def test_missing_file_is_named(tmp_path):
     stage = tmp_path / "01_x"
     stage.mkdir()

@@ -28,7 +28,10 @@ class StudentCodeError(Exception):
 
 
 def relative_location(filename: str, lineno: int | None, folder: Path) -> str | None:
-    """``file:line`` relative to ``folder`` when ``filename`` lies inside it (symlinks resolved)."""
+    """``file:line`` relative to ``folder`` when ``filename`` lies inside it (symlinks resolved);
+    never for code without a file (``<frozen codecs>``, ``<string>``), whatever the working folder."""
+    if filename.startswith("<"):
+        return None
     real = os.path.realpath(filename)
     if not real.startswith(f"{folder}{os.sep}"):
         return None
