@@ -18,7 +18,7 @@ import pytest
 
 from checks.db.server import connection_room
 from checks.engine import batch
-from checks.engine.batch import SESSIONS_PER_STUDENT, private_copy
+from checks.engine.batch import SESSIONS_PER_STUDENT, private_copy, scrub
 from checks.engine.tempdirs import STALE
 from checks.registry import REPO_ROOT, find_stage
 
@@ -343,6 +343,11 @@ def test_the_private_copy_takes_the_code_first_and_nothing_through_a_symlink(tmp
     never = {"classmate.py", "linked", "node_modules", ".git", "__pycache__", "__MACOSX", "venv", "env", ".env", "._posts.py", ".DS_Store"}
     assert not {part for path in copied for part in path.parts} & never
     assert all(path.suffix == ".py" for path in copied)  # Python files first: the README and data are left out
+
+
+def test_a_reason_in_the_exports_keeps_its_room_for_what_went_wrong():
+    said = 'OperationalError: connection to server on socket "/tmp/labrelay-4242-0a1b2c/' + "x" * 280 + '/.s.PGSQL.5432" failed: FATAL: sorry, too many clients already'
+    assert scrub(said, ["pw"]) == "OperationalError: connection to the server failed: FATAL: sorry, too many clients already"
 
 
 def test_a_class_folder_says_what_it_did_not_grade_and_where_it_looked(tmp_path, run_cli):

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..db.roles import drop_stale
 from ..db.server import Server, connection_room, get_server
 from ..engine import sandbox
-from ..engine.batch import SESSIONS_PER_STUDENT, Batch, Submission, find_submissions, hidden, is_folder
+from ..engine.batch import SESSIONS_PER_STUDENT, Batch, Submission, find_submissions, is_folder, machine_made
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import Stage, find_labs, load_stages
 from ..reporting import exports, terminal
@@ -161,7 +161,7 @@ def loose_files(folder: Path, skip: Collection[Path]) -> list[str]:
     """The names of what lies in ``folder`` and is not a folder (files, archives, symlinks), but for
     archives unpacked beside themselves (``ada.zip`` next to a student's folder ``ada``)."""
     folders = {path.name for path in folder.iterdir() if is_folder(path) and path.resolve() not in skip}
-    return sorted(path.name for path in folder.iterdir() if not is_folder(path) and not hidden(path.name) and _unpacked_name(path.name) not in folders)
+    return sorted(path.name for path in folder.iterdir() if not is_folder(path) and not machine_made(path.name) and _unpacked_name(path.name) not in folders)
 
 
 def _unpacked_name(name: str) -> str | None:

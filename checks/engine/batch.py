@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import stat
 import sys
@@ -69,7 +70,7 @@ class Submission:
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
     problem: str = ""  # when it "crashed" or has no gradable work: why, in one line
-    left_out: int = 0  # files of its stage folders not copied for grading (over FILE_LIMIT or COPY_LIMIT)
+    left_out: int = 0  # files of its stage folders not copied for grading (over the limits, or unreadable)
 
     @property
     def score(self) -> int:
@@ -85,10 +86,10 @@ def find_submissions(root: Path, stages: Sequence[Stage], skip: Collection[Path]
 def is_folder(path: Path) -> bool:
     """Whether ``path`` is a folder that may be a student's: a symlink never is (it could point at
     a classmate's), nor a hidden one (``.git``) or the ``__MACOSX`` that a Mac's zip adds."""
-    return path.is_dir() and not path.is_symlink() and not hidden(path.name)
+    return path.is_dir() and not path.is_symlink() and not machine_made(path.name)
 
 
-def hidden(name: str) -> bool:
+def machine_made(name: str) -> bool:
     """A name of the machine's, not of a student's work: ``.git``, ``.DS_Store``, ``__MACOSX``."""
     return name.startswith(".") or name == "__MACOSX"
 
@@ -117,7 +118,7 @@ def where_looked(folder: Path, stages: Sequence[Stage]) -> str:
 def nested_labs(folder: Path, stages: Sequence[Stage]) -> list[Path]:
     """The ``labs/`` folders with a stage folder one or two levels below ``folder``, none through a symlink."""
     inside = folder.resolve()
-    found = [path for pattern in ("*/labs", "*/*/labs") for path in sorted(folder.glob(pattern)) if not any(map(hidden, path.relative_to(folder).parts))]
+    found = [path for pattern in ("*/labs", "*/*/labs") for path in sorted(folder.glob(pattern)) if not any(map(machine_made, path.relative_to(folder).parts))]
     return [path for path in found if path.resolve() == inside / path.relative_to(folder) and find_labs(path.parent, stages) == path]
 
 
@@ -192,11 +193,16 @@ def read_results(results_file: Path, stages: Sequence[Stage], secrets: Sequence[
     return results
 
 
+# libpq names the grader's socket (a long path) before what went wrong: the reason's room is for the latter.
+SOCKET_FAILED = re.compile(r'connection to server on socket "[^"]*" failed: ')
+
+
 def scrub(text: str, secrets: Sequence[str]) -> str:
+    """A reason as exports show it: no secret, one line, the grader's socket path left out, capped."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    text = " ".join(text.split())
+    text = SOCKET_FAILED.sub("connection to the server failed: ", " ".join(text.split()))
     return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
 
 
