@@ -49,6 +49,17 @@ class Migrations:
         self.engine = create_engine(url, pool_size=1, pool_reset_on_return=None)
         event.listen(self.engine, "reset", fresh_session)
 
+    def read(self) -> None:
+        """Read the revision files into Alembic's graph (once): a ``down_revision`` that no file
+        holds is named, where Alembic raises a bare ``KeyError``."""
+        try:
+            self.script.revision_map.heads  # noqa: B018  (built on first use)
+        except KeyError as exc:
+            raise LookupError(
+                f"no revision {exc.args[0]!r} in versions/, yet a revision names it as its down_revision "
+                "(revision files in folders below versions/ are not read)"
+            ) from None
+
     def revisions(self) -> list[str]:
         """Revision ids from the base up (the graph must be linear)."""
         return [script.revision for script in reversed(list(self.script.walk_revisions()))]

@@ -124,6 +124,8 @@ class Copy:
             metadata = self.lookup(request.get("metadata", "app.models:User.metadata"))
             self.migrations = Migrations(self.alembic_dir, self.stage_dir, os.environ["DATABASE_URL"], metadata)
         migrations, action = self.migrations, request["action"]
+        if action != "drift":
+            migrations.read()
         if action in ("upgrade", "downgrade"):
             getattr(migrations, action)(request["revision"])
             return None
