@@ -68,6 +68,7 @@ def test_target_cannot_take_over_the_harness_or_stdlib(tmp_path):
         ("x = 1\nraise RuntimeError('boom at import')\n", "posts.py:2: RuntimeError: boom at import"),
         ("import sys\nsys.exit(3)\n", "posts.py:2: the code called exit(3)"),
         ("import no_such_module_here\n", "posts.py:1: ModuleNotFoundError"),
+        ("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 5120\n", "posts.py:1: the file is a Git LFS pointer, not the code"),
     ],
 )
 def test_import_errors_name_the_file_and_line(tmp_path, source, expected):

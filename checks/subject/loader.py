@@ -50,12 +50,23 @@ def where_in(frames: Iterable[traceback.FrameSummary], folder: Path) -> str | No
 def describe_exception(exc: BaseException, folder: Path) -> tuple[str, str | None]:
     """``(message, where)``: one line saying what went wrong, and where in ``folder``."""
     if isinstance(exc, SyntaxError) and exc.filename:
+        if _lfs_pointer(exc.filename):
+            return "the file is a Git LFS pointer, not the code: run `git lfs pull`, or commit it without LFS", relative_location(exc.filename, 1, folder)
         return f"SyntaxError: {exc.msg}", relative_location(exc.filename, exc.lineno, folder)
     if isinstance(exc, SystemExit):
         message = f"the code called exit({exc.code!r})"
     else:
         message = f"{type(exc).__name__}: {' '.join(str(exc).split()) or type(exc).__name__}"
     return message, where_in(traceback.extract_tb(exc.__traceback__), folder)
+
+
+def _lfs_pointer(filename: str) -> bool:
+    """Whether the file holds what Git LFS leaves in place of a file it did not fetch."""
+    try:
+        with open(filename, "rb") as file:
+            return file.read(40).startswith(b"version https://git-lfs.github.com/spec/")
+    except OSError:
+        return False
 
 
 class _SourceLoader(importlib.machinery.SourceFileLoader):
