@@ -253,6 +253,31 @@ def test_a_server_without_room_for_the_jobs_grades_fewer_at_once(tmp_path, run_c
     assert [(row["student"], row["total"] == row["max_total"]) for row in rows] == [("ada", True), ("bob", True)], proc.stdout
 
 
+WHERE_IT_RUNS = (
+    "from pathlib import Path as _Path\n"
+    "SCHEMA = open('schema.sql').read()  # a relative path: the stage folder, as under uvicorn there\n"
+    "_Path('notes.txt').write_text('written where the code runs')\n"
+    "(_Path.home() / '.cache' / 'posts-app').mkdir(parents=True, exist_ok=True)\n"
+)
+
+
+@pytest.mark.parametrize("mode", ["own run", "off", pytest.param("require", marks=pytest.mark.sandbox)])
+def test_code_runs_in_its_stage_folder_with_a_home_it_may_write_in_every_mode(tmp_path, run_cli, mode):
+    """A student's run and grading, sandboxed or not, agree: relative paths mean the stage folder
+    and the home folder is writable."""
+    student = tmp_path / "class" / "ada"
+    shutil.copytree(REPO_ROOT / "solutions" / STAGE, student / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    (student / POSTS).write_text(_solution_with(WHERE_IT_RUNS))
+    (student / STAGE / "schema.sql").write_text("-- the posts table\n")
+    if mode == "own run":
+        proc = run_cli(STAGE.split("_")[0], "--target", str(student))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return
+    proc = run_cli("grade", str(tmp_path / "class"), "--stage", "01", "--sandbox", mode, "--out", str(tmp_path / "grades"))
+    (row,) = csv.DictReader((tmp_path / "grades" / "grades.csv").open())
+    assert row["stage_01"] == str(FULL), proc.stdout + (tmp_path / "grades" / "ada" / "results.json").read_text()[:2000]
+
+
 def test_a_checker_that_stops_says_why(tmp_path, run_cli):
     """A student whose checker could not finish is "crashed", never "ok", and the reason comes
     along: in the summary and in results.json (Gradescope shows it above the tests)."""

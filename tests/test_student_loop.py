@@ -11,7 +11,9 @@ import threading
 import time
 
 import psutil
+from watchfiles import Change
 
+from checks.commands.watch import EDITED
 from checks.registry import REPO_ROOT, find_stage
 
 
@@ -174,6 +176,12 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return process.cmdline()
     except psutil.Error:  # it ended meanwhile
         return []
+
+
+def test_watch_follows_edits_not_what_the_code_writes():
+    stage = "/w/labs/01_psycopg2"
+    assert all(EDITED(Change.modified, f"{stage}/{name}") for name in ("posts.py", "schema.sql", ".env", "app/main.py"))
+    assert not any(EDITED(Change.modified, f"{stage}/{name}") for name in ("app.log", "logs/posts.log", "__pycache__/posts.cpython-311.pyc", ".venv/lib/x.py"))
 
 
 def test_watch_runs_again_after_an_edit(checks_env, make_target):

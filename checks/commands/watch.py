@@ -1,4 +1,4 @@
-"""``watch [STAGE]``: run a stage's checks again whenever a file in it changes."""
+"""``watch [STAGE]``: run a stage's checks again whenever a file of it is edited."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from watchfiles import watch
+from watchfiles import PythonFilter, watch
 
 from ..registry import REPO_ROOT
 from .common import add_target_option, at_least_one, prepare, select
 
 CLEAR_SCREEN = "\033[2J\033[H"
+# What a student edits (code, SQL, settings), never what the code writes as it runs (a log file,
+# say), nor caches and virtualenvs (watchfiles' own list).
+EDITED = PythonFilter(extra_extensions=(".sql", ".ini", ".toml", ".cfg", ".json", ".yaml", ".yml", ".mako", ".env"))
 
 
 def watch_command(argv: Sequence[str]) -> int:
@@ -30,7 +33,7 @@ def watch_command(argv: Sequence[str]) -> int:
     clear = CLEAR_SCREEN if sys.stdout.isatty() else ""
     print(f"{clear}Watching {', '.join(str(f) for f in folders)} (Ctrl-C to stop)", flush=True)
     run_to_the_end(command)
-    for changes in watch(*folders, debounce=args.debounce, watch_filter=lambda _, path: "__pycache__" not in path):
+    for changes in watch(*folders, debounce=args.debounce, watch_filter=EDITED):
         changed = sorted({path for _, path in changes})
         print(f"{clear}Changed: {', '.join(changed)}", flush=True)
         run_to_the_end(command)

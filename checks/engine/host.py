@@ -139,10 +139,10 @@ class SubjectHost:
         return self
 
     def __call__(self, zygote: Zygote, env: dict[str, str], workdir: Path, log: int) -> HostedProcess:
-        """A :data:`~checks.engine.zygote.Launcher`: the host forks the zygote (in a sandbox, it
-        works in the stage's folder, the target's copy)."""
-        cwd = zygote.stage_dir if self.contained else workdir
+        """A :data:`~checks.engine.zygote.Launcher`: the host forks the zygote (which then works in
+        its stage folder). In a sandbox, whose host folder is read-only, its home is the sandbox's /tmp."""
         if self.contained:
+            env = {**env, "HOME": "/tmp"}
             workdir.chmod(0o711)
             if self._sandbox and self._sandbox.user:
                 os.chown(zygote.socket, *self._sandbox.user)
@@ -153,7 +153,7 @@ class SubjectHost:
             socket.send_fds(sock, [b"L"], [log])
             channel.send({
                 "socket": str(zygote.socket), "stage_dir": str(zygote.stage_dir), "modules": list(zygote.modules),
-                "alembic_dir": str(zygote.alembic_dir), "env": env, "cwd": str(cwd),
+                "alembic_dir": str(zygote.alembic_dir), "env": env, "cwd": str(workdir),
             })
             answer = channel.receive()
         finally:

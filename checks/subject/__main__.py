@@ -53,6 +53,7 @@ def zygote(socket_path: str, stage_dir: Path, modules: list[str], alembic_dir: P
     control = connect(socket_path)
     sources_only(stage_dir)  # the target's .py files are what is graded, whatever bytecode lies next to them
     sys.path.insert(0, str(stage_dir))
+    os.chdir(stage_dir)  # the code runs in its stage folder, as under uvicorn or alembic there (a relative path means the same)
     errors: dict[str, str] = {}
     for name in modules:
         try:
