@@ -354,6 +354,7 @@ def test_the_private_copy_takes_the_code_first_and_nothing_through_a_symlink(tmp
     (stage / "classmate.py").symlink_to(tmp_path / "elsewhere.py")
     (tmp_path / "elsewhere.py").write_text("secret = 1\n")
     (stage / "linked").symlink_to(tmp_path, target_is_directory=True)
+    (stage / "same_posts.py").symlink_to("posts.py")  # the student's own file: copied as a file
     for folder, marker in [("node_modules", ""), (".git", ""), ("__pycache__", ""), ("__MACOSX", ""), ("venv", "pyvenv.cfg"), ("env", "conda-meta")]:
         (stage / folder).mkdir()
         (stage / folder / "x.py").write_text("")
@@ -363,8 +364,9 @@ def test_the_private_copy_takes_the_code_first_and_nothing_through_a_symlink(tmp
         (stage / name).write_text("DATABASE_URL=postgresql://me@localhost/mine\n")
     left_out = private_copy(tmp_path / "labs", [find_stage("01")], tmp_path / "copy")
     copied = {path.relative_to(tmp_path / "copy") for path in (tmp_path / "copy").rglob("*") if path.is_file()}
-    assert code < copied and len(copied) == 40 and left_out == len(files) + 45 + 45 - 40
+    assert code | {Path(STAGE) / "same_posts.py"} < copied and len(copied) == 40 and left_out == len(files) + 1 + 45 + 45 - 40 + 2
     assert not any(path.is_symlink() for path in (tmp_path / "copy").rglob("*"))
+    assert (tmp_path / "copy" / STAGE / "same_posts.py").read_text() == (stage / "posts.py").read_text()
     never = {"classmate.py", "linked", "node_modules", ".git", "__pycache__", "__MACOSX", "venv", "env", ".env", "._posts.py", ".DS_Store"}
     assert not {part for path in copied for part in path.parts} & never
     assert all(path.suffix == ".py" for path in copied)  # Python files first: the README and data are left out

@@ -123,44 +123,53 @@ def nested_labs(folder: Path, stages: Sequence[Stage]) -> list[Path]:
 
 
 def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> int:
-    """Copy the stage folders of ``labs`` to ``destination``: regular files and folders only (a
-    symlink could point at a classmate's work), none of what is never copied, at most
-    ``FILE_LIMIT`` files and ``COPY_LIMIT`` bytes: Python files first, the least deep and then the
-    smallest first. The number of files (or folders) left out: over the limits, or unreadable."""
+    """Copy the stage folders of ``labs`` to ``destination``: regular files and folders, and a
+    symlink to a file only when that file lies in ``labs`` too (one elsewhere could be a
+    classmate's work), none of what is never copied, at most ``FILE_LIMIT`` files and
+    ``COPY_LIMIT`` bytes: Python files first, the least deep and then the smallest first. The
+    number of files (or folders) left out: over the limits, symlinks out of ``labs``, or unreadable."""
     destination.mkdir(parents=True, exist_ok=True)
-    found: list[tuple[bool, int, int, Path]] = []  # (not Python, depth, size, path relative to labs)
+    inside = os.path.realpath(labs) + os.sep
+    found: list[tuple[bool, int, int, Path, str]] = []  # (not Python, depth, size, path relative to labs, the file to read)
     unreadable: list[OSError] = []
+    left_out = 0
     for folder in dict.fromkeys(stage.folder for stage in stages):
         source = labs / folder
         if not source.is_dir() or source.is_symlink():
             continue
         for root, folders, files in os.walk(source, onerror=unreadable.append):  # never into a symlinked folder
             here = Path(root)
+            left_out += sum(os.path.islink(here / name) for name in folders)
             folders[:] = sorted(name for name in folders if name not in NEVER_COPIED and not _environment(here / name))
             (destination / here.relative_to(labs)).mkdir(parents=True, exist_ok=True)
             for name in files:
                 if name in NEVER_COPIED_FILES or name.startswith("._"):
                     continue
+                path = here / name
+                real = os.path.realpath(path) if path.is_symlink() else str(path)
                 try:
-                    info = (here / name).lstat()
-                except OSError as exc:
-                    unreadable.append(exc)
+                    info = os.stat(real, follow_symlinks=False)
+                except OSError:  # unreadable
+                    info = None
+                if info is None or (real != str(path) and not real.startswith(inside)):
+                    left_out += 1
                     continue
-                if stat.S_ISREG(info.st_mode):
-                    relative = (here / name).relative_to(labs)
-                    found.append((not name.endswith(".py"), len(relative.parts), info.st_size, relative))
+                if not stat.S_ISREG(info.st_mode):  # a pipe, a socket: nothing to grade
+                    continue
+                relative = path.relative_to(labs)
+                found.append((not name.endswith(".py"), len(relative.parts), info.st_size, relative, real))
     budget, copied = COPY_LIMIT, 0
-    for *_, size, relative in sorted(found):
+    for *_, size, relative, real in sorted(found):
         if copied == FILE_LIMIT:
             break
         if size > budget:
             continue
         try:
-            shutil.copyfile(labs / relative, destination / relative, follow_symlinks=False)
+            shutil.copyfile(real, destination / relative, follow_symlinks=False)
         except OSError:  # unreadable (a grader that is not root)
             continue
         budget, copied = budget - size, copied + 1
-    return len(found) - copied + len(unreadable)
+    return left_out + len(unreadable) + len(found) - copied
 
 
 def _environment(folder: Path) -> bool:
