@@ -342,6 +342,10 @@ def subject(
         request.node.user_properties.append((PRINTED, printed))
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """What a run that grades checks; nothing for the workbook's own suite (it proves the checks
+    on copies it makes, never grades ``labs/``)."""
+    if not names_only_checks(config):
+        return None
     target, only = graded_target(config)
     return f"checks target: {target}" + (f" (stage {only.id} only: --target is its folder)" if only else "")

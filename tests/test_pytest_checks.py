@@ -30,3 +30,13 @@ def test_a_check_that_needs_an_earlier_step_fails_with_that_one_line(run_pytest,
     for heading in ("_ test_api_creates_posts _", "_ ERROR at setup of test_api_lists_and_gets_posts _"):
         assert re.search(re.escape(heading) + r"_*\nneeds step 2 first \(connect: [^\n]*\n(?:[=_]|1 failed)", proc.stdout), proc.stdout[-3000:]
     assert "During handling" not in proc.stdout
+
+
+def test_only_a_run_that_grades_names_its_target(run_pytest):
+    """``pytest checks --target ...`` says what it grades; the workbook's own suite (here one small
+    file of it) grades no ``labs/`` and says no target."""
+    grading = run_pytest("checks/stage01", "--target", "solutions", "-k", "connect_reads_database_url", "-v")
+    suite = run_pytest("tests/test_registry.py", "-v")
+    assert grading.returncode == 0 and suite.returncode == 0, grading.stdout[-2000:] + suite.stdout[-2000:]
+    assert f"checks target: {REPO_ROOT / 'solutions'}" in grading.stdout
+    assert "checks target" not in suite.stdout
