@@ -41,3 +41,15 @@ def test_a_check_waiting_for_an_earlier_step_names_it(graded, name):
     assert waiting, f"{name} breaks no check beyond its own rule: take it out of NEEDS"
     wrong = {check: reason for check, reason in waiting.items() if not reason.startswith(f"needs step {NEEDS[name]} first")}
     assert not wrong, wrong
+
+
+def test_a_connection_opened_at_import_is_explained(grade_variants):
+    """A connection made when main.py is imported is closed before any check (each starts on a
+    database whose sessions were ended): the reason says so, where the error alone was
+    'connection already closed'."""
+    at_import = {"main.py": [
+        ("def get_conn() -> Iterator:", "_CONNECTION = posts.connect()\n\n\ndef get_conn() -> Iterator:"),
+        ("    conn = posts.connect()\n    try:\n        yield conn\n    finally:\n        conn.close()", "    yield _CONNECTION"),
+    ]}
+    results = grade_variants("01", {"one connection opened at import": {"replace": at_import}})["one connection opened at import"]
+    assert "connection already closed; a connection made when main.py or posts.py is imported does not outlive it here" in results["api_creates_posts"].reason

@@ -43,11 +43,17 @@ def client(subject, start_app):
     return _client(subject)
 
 
+# Each check starts on a database whose sessions were ended: a connection opened when the module
+# was imported (in the process every check's copy comes from) is closed by then.
+LOST_CONNECTION = "a connection made when main.py or posts.py is imported does not outlive it here: open connections per request in get_conn, or in the app's lifespan"
+
+
 def _said(response) -> str:
     """The status and what came with it: the body, the redirect, or the exception behind a 500."""
     if response.exception:
         where, message = response.exception.get("where"), response.exception.get("message", "").split(' File "')[0]
-        return f"{response.status_code} ({where + ': ' if where else ''}{message[:200]})"
+        advice = f"; {LOST_CONNECTION}" if "connection already closed" in message else ""
+        return f"{response.status_code} ({where + ': ' if where else ''}{message[:200]}{advice})"
     if 300 <= response.status_code < 400:
         return f"{response.status_code}, a redirect to {response.headers.get('location')}: declare the path without a trailing slash"
     if slashed := getattr(response, "slashed_route", None):
