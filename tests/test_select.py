@@ -63,6 +63,16 @@ def test_a_stage_may_be_named_by_its_folder_or_a_path_to_it(monkeypatch):
     assert [stage.id for stage in select(["01", "1", "stage01", "01_psycopg2"], "solutions").stages] == ["01"]  # each stage once
 
 
+def test_slips_in_naming_a_stage_get_what_was_meant_or_one_clear_line(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    assert stage_named("Stage02") == ("02", None)
+    assert stage_named("labs/02_orm_crud/app") == ("02", REPO_ROOT / "labs")  # tab-completed one folder too far
+    with pytest.raises(UsageError, match=r"^no folder lab/02_orm_crud; name a stage \(01, 02 or 03\) or the path to a stage folder$"):
+        select(["lab/02_orm_crud"], None)
+    with pytest.raises(UsageError, match=r"unknown stage 'help'; .* \(python -m checks --help says more\)$"):
+        select(["help"], None)
+
+
 def test_a_target_that_is_a_stage_folder_means_that_stage_of_the_folder_holding_it(monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     selection = select([], "solutions/02_orm_crud/")
