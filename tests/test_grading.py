@@ -18,7 +18,7 @@ import pytest
 
 from checks.db.server import connection_room
 from checks.engine import batch
-from checks.engine.batch import SESSIONS_PER_STUDENT, private_copy, scrub
+from checks.engine.batch import private_copy, scrub
 from checks.engine.tempdirs import STALE
 from checks.registry import REPO_ROOT, find_stage
 

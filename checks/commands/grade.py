@@ -14,7 +14,14 @@ from pathlib import Path
 from ..db.roles import drop_stale
 from ..db.server import Server, connection_room, get_server
 from ..engine import sandbox
-from ..engine.batch import SESSIONS_PER_STUDENT, Batch, Submission, find_submissions, is_folder, machine_made
+from ..engine.batch import (
+    SESSIONS_PER_STUDENT,
+    Batch,
+    Submission,
+    find_submissions,
+    is_folder,
+    machine_made,
+)
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..registry import Stage, find_labs, load_stages
 from ..reporting import exports, terminal
