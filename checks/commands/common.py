@@ -152,11 +152,11 @@ def stage_named(arg: str) -> tuple[str, Path | None]:
     a path to that folder (``labs/02_orm_crud/``, tab-completed; or the folder's name where it
     lies), whose parent is then the target. The stage id, and that parent."""
     path = Path(arg)
-    within = next((folder for folder in (path, *path.parents)[:3] if stage_in_folder(folder.name)), None) if path.is_dir() else path
-    stage = stage_in_folder(within.name) if within is not None else None  # labs/02_orm_crud/app: tab-completed one too far
-    if stage is None:
-        return arg[len("stage"):] if arg.lower().startswith("stage") else arg, None
-    return stage.id, within.resolve().parent if len(within.parts) > 1 or within.is_dir() else None
+    for folder in (path, *path.parents)[:3] if path.is_dir() else (path,):  # labs/02_orm_crud/app: tab-completed one too far
+        stage = stage_in_folder(folder.name)
+        if stage is not None:
+            return stage.id, folder.resolve().parent if len(folder.parts) > 1 or folder.is_dir() else None
+    return arg[len("stage"):] if arg.lower().startswith("stage") else arg, None
 
 
 def select(ids: Sequence[str], target: str | None) -> Selection:
@@ -168,9 +168,10 @@ def select(ids: Sequence[str], target: str | None) -> Selection:
     given_folder = target_stage_folder(target)
     if given_folder is not None:  # --target labs/01_psycopg2: that stage (unless others are named) of labs/
         ids, target = list(ids) or [given_folder[0].id], str(given_folder[1].parent)
-    folders = {folder for folder in (stage_named(arg)[1] for arg in ids) if folder is not None}
-    if missing := [arg for arg in ids if stage_named(arg)[1] is not None and not Path(arg).is_dir()]:
+    named = {arg: stage_named(arg)[1] for arg in ids}  # the folder holding a stage named by its path
+    if missing := [arg for arg, folder in named.items() if folder is not None and not Path(arg).is_dir()]:
         raise UsageError(f"no folder {missing[0]}; name a stage (01, 02 or 03) or the path to a stage folder")
+    folders = {folder for folder in named.values() if folder is not None}
     if folders:
         given = {resolve_target(target)} if target else set()
         if len(folders | given) > 1:

@@ -131,28 +131,29 @@ def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> int:
     destination.mkdir(parents=True, exist_ok=True)
     inside = os.path.realpath(labs) + os.sep
     found: list[tuple[bool, int, int, Path, str]] = []  # (not Python, depth, size, path relative to labs, the file to read)
-    unreadable: list[OSError] = []
-    left_out = 0
+    left_out: list[object] = []  # unreadable files and folders, symlinked folders, symlinks out of labs
     for folder in dict.fromkeys(stage.folder for stage in stages):
         source = labs / folder
         if not source.is_dir() or source.is_symlink():
             continue
-        for root, folders, files in os.walk(source, onerror=unreadable.append):  # never into a symlinked folder
+        for root, folders, files in os.walk(source, onerror=left_out.append):  # never into a symlinked folder
             here = Path(root)
-            left_out += sum(os.path.islink(here / name) for name in folders)
+            left_out += [name for name in folders if os.path.islink(here / name)]
             folders[:] = sorted(name for name in folders if name not in NEVER_COPIED and not _environment(here / name))
             (destination / here.relative_to(labs)).mkdir(parents=True, exist_ok=True)
             for name in files:
                 if name in NEVER_COPIED_FILES or name.startswith("._"):
                     continue
                 path = here / name
-                real = os.path.realpath(path) if path.is_symlink() else str(path)
+                link = os.path.islink(path)
+                real = os.path.realpath(path) if link else str(path)
                 try:
                     info = os.stat(real, follow_symlinks=False)
-                except OSError:  # unreadable
-                    info = None
-                if info is None or (real != str(path) and not real.startswith(inside)):
-                    left_out += 1
+                except OSError:  # unreadable, or a link to nothing
+                    left_out.append(name)
+                    continue
+                if link and not real.startswith(inside):
+                    left_out.append(name)
                     continue
                 if not stat.S_ISREG(info.st_mode):  # a pipe, a socket: nothing to grade
                     continue
@@ -169,7 +170,7 @@ def private_copy(labs: Path, stages: Sequence[Stage], destination: Path) -> int:
         except OSError:  # unreadable (a grader that is not root)
             continue
         budget, copied = budget - size, copied + 1
-    return left_out + len(unreadable) + len(found) - copied
+    return len(left_out) + len(found) - copied
 
 
 def _environment(folder: Path) -> bool:
